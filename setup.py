@@ -24,6 +24,7 @@ setuptools.setup(
     keywords=cfg["keywords"],
     packages=setuptools.find_packages(include=["neoxcourse", "neoxcourse.*"]),
     include_package_data=True,
+    package_data={"neoxcourse": ["neox_args.tsv"]},
     python_requires=">=" + cfg["min_python"],
     install_requires=requirements,
     extras_require={"dev": dev_requirements},

@@ -1,0 +1,19 @@
+# The README's test command is `make test`; .ci/run and GitHub Actions call it too.
+.PHONY: test sync nbtest pytest export clean bench
+
+test: sync nbtest pytest
+
+sync:            ## nbdev_clean and nbdev_export must leave the tree unchanged
+	python tests/check_sync.py
+
+nbtest:          ## the test cells of every notebook (nbdev_test; `slow` and `gpu` cells are skipped)
+	nbdev_test --n_workers 2 --timing
+
+pytest:          ## every notebook headless through papermill with the smoke config, and the integration tests
+	python -m pytest -q tests
+
+export:
+	nbdev_export
+
+clean:
+	nbdev_clean

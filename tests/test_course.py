@@ -1,0 +1,126 @@
+"""The course's shape: every chapter has its badge, Colab cell and parameters cell; every exercise folder is
+complete and its reference solution passes its check; the command line reports mistakes in one line."""
+import configparser
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = sorted(p for p in (ROOT / "nbs").glob("[0-9]*.ipynb"))
+EXERCISES = sorted(p for p in (ROOT / "exercises").iterdir() if p.is_dir() and p.name[:2].isdigit())
+
+
+def settings() -> configparser.SectionProxy:
+    c = configparser.ConfigParser(delimiters=["="])
+    c.read(ROOT / "settings.ini")
+    return c["DEFAULT"]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_header(path):
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), "starts with an H1 title"
+    repo = settings()["git_url"].split("github.com/")[1]
+    badge = f"https://colab.research.google.com/github/{repo}/blob/main/nbs/{path.name}"
+    assert badge in first.source, f"{path.name}: Open in Colab badge must point at {badge}"
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert any(s.startswith("#| default_exp") for s in code[:2]) or path.stem.startswith(("11_", "12_")), \
+        "second cell declares the module"
+    install = [s for s in code if "google.colab" in s and "pip" in s]
+    assert install and settings()["git_url"] in install[0], "a Colab-only install cell from the settings.ini URL"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and "config_path" in tagged[0].source, "one papermill parameters cell with config_path"
+    prose = sum(len(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+    assert prose > 300, f"{path.name} has only {prose} words of prose: a chapter teaches"
+
+
+def test_every_chapter_module_is_exported():
+    for nb in CHAPTERS:
+        src = nbformat.read(nb, as_version=4).cells
+        exp = [c.source.split()[-1] for c in src if c.cell_type == "code" and c.source.startswith("#| default_exp")]
+        for mod in exp:
+            assert (ROOT / "neoxcourse" / f"{mod.replace('.', '/')}.py").exists(), f"{nb.name} -> {mod} not exported"
+
+
+@pytest.mark.parametrize("folder", EXERCISES, ids=[p.name for p in EXERCISES])
+def test_exercise_solution_passes_its_check(folder, monkeypatch):
+    from neoxcourse.exercises import all_exercises, check_exercise
+    for name in ("README.md", "starter.py"):
+        assert (folder / name).exists(), f"{folder.name} lacks {name}"
+    readme = (folder / "README.md").read_text()
+    for word in ("check", "submit"):
+        assert word in readme.lower(), f"{folder.name}/README.md must say how it is {word}ed"
+    assert folder.name in all_exercises(), f"no registered exercise {folder.name}"
+    solution = folder / "solution.py"
+    assert solution.exists(), f"{folder.name} lacks solution.py"
+    monkeypatch.chdir(folder)
+    spec = importlib.util.spec_from_file_location(f"solution_{folder.name}", solution)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = check_exercise(folder.name, module.answer())
+    assert isinstance(result, dict) and result
+
+
+def test_every_registered_exercise_has_a_folder():
+    from neoxcourse.exercises import all_exercises
+    names = {p.name for p in EXERCISES}
+    missing = [e for e in all_exercises() if e not in names]
+    assert not missing, f"exercises without a folder: {missing}"
+
+
+def run_cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "neoxcourse.cli", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_config_check_reference_recipe():
+    r = run_cli("config", "check", "configs/code_completion.yml")
+    assert r.returncode == 0, r.stderr
+    head = r.stdout.split("---")[0]
+    for text in ("hidden size 512", "6 layers", "8 heads", "micro-batch 1", "global batch 8 (accumulation 8)",
+                 "lr 0.0005", "fp16", "adam", "weight decay 0.01"):
+        assert text in head, f"{text!r} not in:\n{head}"
+
+
+def test_config_check_misspelled_key_is_one_clear_line(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("num-layers: 2\nhiden-size: 64\n")
+    r = run_cli("config", "check", str(bad))
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert str(bad) in lines[0] and "hiden-size" in lines[0] and "did you mean 'hidden-size'" in lines[0]
+
+
+def test_config_check_overrides_and_bad_values(tmp_path):
+    r = run_cli("config", "check", "configs/smoke.yml", "--set", "train-iters=7", "--set", "optimizer.type=lion",
+                "--set", f"save={tmp_path}/ck")
+    assert r.returncode == 0, r.stderr
+    assert "lion" in r.stdout and "7 iterations" in r.stdout and f"{tmp_path}/ck" in r.stdout
+    r = run_cli("config", "check", "configs/smoke.yml", "--set", "lr=fast")
+    assert r.returncode == 2 and "'lr' must be float" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("config", "check", "configs/smoke.yml", "--set", "hidden-size=65")
+    assert r.returncode == 2 and "not divisible" in r.stderr
+
+
+def test_config_check_missing_file():
+    r = run_cli("config", "check", "configs/nope.yml")
+    assert r.returncode == 2 and "no such config file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_env_command_runs_without_gpu():
+    r = run_cli("env")
+    assert r.returncode == 0, r.stderr
+    assert "device" in r.stdout and "torch" in r.stdout and "attention" in r.stdout
+
+
+def test_readme_commands_are_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "README.md" in ci, ".ci/run must take its commands from the README"
+    assert "pip install -e" in readme and "make test" in readme
