@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['COMMANDS', 'command', 'build_parser', 'main']
 
-# %% ../nbs/01a_cli.ipynb #620b0a44
+# %% ../nbs/01a_cli.ipynb #fa8e9230
 import argparse
 import sys
 import warnings
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .config import ConfigError, describe, load_config, parse_override, save_config, to_neox_dict
 
-# %% ../nbs/01a_cli.ipynb #e99951c8
+# %% ../nbs/01a_cli.ipynb #e96f192f
 def _config_from(args) -> "Config":
     "Load the config an argparse namespace names, with its --set overrides."
     overrides = dict(parse_override(item) for item in (args.set or []))
@@ -37,7 +37,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config key (GPT-NeoX spelling, dots for nested keys); repeatable")
 
-# %% ../nbs/01a_cli.ipynb #8ea49941
+# %% ../nbs/01a_cli.ipynb #4b08b947
 COMMANDS: dict = {}   # command path -> (help, function adding arguments, handler)
 
 def command(path: str, help: str, add_args=None):

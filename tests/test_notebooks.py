@@ -29,7 +29,7 @@ def test_notebook_runs_headless(notebook, tmp_path):
     os.environ["PAPERMILL_EXECUTION"] = "1"
     try:
         pm.execute_notebook(str(notebook), str(out), parameters=params, cwd=str(ROOT / "nbs"),
-                            kernel_name="python3", progress_bar=False, execution_timeout=600)
+                            kernel_name="python3", language="python", progress_bar=False, execution_timeout=600)
     finally:
         if env_before is None: os.environ.pop("PAPERMILL_EXECUTION", None)
     print(f"{notebook.name}: {time.time() - start:.1f} s")
