@@ -6,7 +6,7 @@
 __all__ = ['GUARD_SOURCE', 'SandboxLimits', 'SandboxResult', 'namespace_prefix', 'unprivileged_user', 'sandbox_layers',
            'minimal_env', 'kill_group', 'live_group_members', 'run_program', 'humaneval_program', 'run_programs']
 
-# %% ../nbs/08a_sandbox.ipynb #2392b658
+# %% ../nbs/08a_sandbox.ipynb #61a098eb
 import json
 import math
 import os
@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from signal import SIGKILL
 
-# %% ../nbs/08a_sandbox.ipynb #4fc7b951
+# %% ../nbs/08a_sandbox.ipynb #f24a3e64
 @dataclass
 class SandboxLimits:
     """What one sample may use."""
@@ -54,7 +54,7 @@ class SandboxResult:
     def passed(self) -> bool:
         return self.status == "passed"
 
-# %% ../nbs/08a_sandbox.ipynb #4af5a9df
+# %% ../nbs/08a_sandbox.ipynb #a089cd69
 GUARD_SOURCE = r'''
 import json, os, resource, runpy, sys
 workdir, program, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -121,7 +121,7 @@ sys.stdout.flush()
 os.write(1, ("\n" + nonce + "\n").encode())              # 5. proof that it ran to the end
 '''
 
-# %% ../nbs/08a_sandbox.ipynb #cd620219
+# %% ../nbs/08a_sandbox.ipynb #30644151
 @lru_cache(maxsize=None)
 def namespace_prefix() -> tuple:
     """The `unshare` command giving a sample new network and PID namespaces, or () if unavailable."""
@@ -164,7 +164,7 @@ def sandbox_layers() -> dict:
     return {"namespaces": bool(namespace_prefix()), "runs_as_nobody": unprivileged_user() is not None,
             "is_root": hasattr(os, "geteuid") and os.geteuid() == 0}
 
-# %% ../nbs/08a_sandbox.ipynb #643f15d3
+# %% ../nbs/08a_sandbox.ipynb #544e689b
 def minimal_env(workdir) -> dict:
     """The only environment variables a sample sees."""
     workdir = str(workdir)
@@ -172,7 +172,7 @@ def minimal_env(workdir) -> dict:
             "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONIOENCODING": "utf-8"}
 
-# %% ../nbs/08a_sandbox.ipynb #9d2684fc
+# %% ../nbs/08a_sandbox.ipynb #f940764a
 def _wait_unreaped(pid: int, timeout: float) -> bool:
     """Wait until process `pid` exits, without reaping it; False if `timeout` passed first."""
     deadline, pause = time.monotonic() + timeout, 0.001
@@ -208,7 +208,7 @@ def live_group_members(pgid: int) -> list:
             members.append(int(entry.name))
     return members
 
-# %% ../nbs/08a_sandbox.ipynb #1ee253a9
+# %% ../nbs/08a_sandbox.ipynb #285ce038
 def _read(path: Path, limit: int) -> str:
     with open(path, "rb") as f:
         return f.read(limit).decode("utf-8", errors="replace")
@@ -258,13 +258,13 @@ def run_program(program: str, limits: SandboxLimits | None = None) -> SandboxRes
         "passed" if proc.returncode == 0 and ran_to_end else "failed")
     return SandboxResult(status, proc.returncode if finished else None, stdout, stderr, seconds)
 
-# %% ../nbs/08a_sandbox.ipynb #b2fb1a32
+# %% ../nbs/08a_sandbox.ipynb #14a7dd89
 def humaneval_program(problem: dict, completion: str) -> str:
     """The program that checks `completion` for a HumanEval `problem`."""
     return (problem["prompt"] + completion + "\n\n" + problem["test"] + "\n\n"
             + f"check({problem['entry_point']})\n")
 
-# %% ../nbs/08a_sandbox.ipynb #896e7486
+# %% ../nbs/08a_sandbox.ipynb #2b761db5
 def run_programs(programs: list, limits: SandboxLimits | None = None,
                  workers: int | None = None) -> list:
     """Run many programs in the sandbox, `workers` at a time (default: one per core), in order."""
