@@ -6,7 +6,7 @@
 __all__ = ['GUARD_SOURCE', 'SandboxLimits', 'SandboxResult', 'namespace_prefix', 'unprivileged_user', 'sandbox_layers',
            'minimal_env', 'kill_group', 'live_group_members', 'run_program', 'humaneval_program', 'run_programs']
 
-# %% ../nbs/08a_sandbox.ipynb #61a098eb
+# %% ../nbs/08a_sandbox.ipynb #afd12549
 import json
 import math
 import os
@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from signal import SIGKILL
 
-# %% ../nbs/08a_sandbox.ipynb #f24a3e64
+# %% ../nbs/08a_sandbox.ipynb #70e3eff8
 @dataclass
 class SandboxLimits:
     """What one sample may use."""
@@ -54,7 +54,7 @@ class SandboxResult:
     def passed(self) -> bool:
         return self.status == "passed"
 
-# %% ../nbs/08a_sandbox.ipynb #a089cd69
+# %% ../nbs/08a_sandbox.ipynb #11dceb48
 GUARD_SOURCE = r'''
 import json, os, resource, runpy, sys
 workdir, program, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -77,7 +77,7 @@ FORBIDDEN = {"os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", 
 PATH_EVENTS = {"os.remove": 1, "os.rmdir": 1, "os.rename": 2, "os.replace": 2, "os.link": 2,
                "os.symlink": 2, "os.truncate": 1, "os.chmod": 1, "os.chown": 1, "os.mkdir": 1,
                "os.utime": 1, "os.chflags": 1, "os.setxattr": 1, "os.removexattr": 1,
-               "shutil.rmtree": 1, "shutil.move": 2, "shutil.copyfile": 2}
+               "shutil.rmtree": 1, "shutil.move": 2, "shutil.copyfile": 2, "sqlite3.connect": 1}
 BLOCKED_IMPORTS = {"_posixsubprocess", "ctypes", "_ctypes"}
 WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
@@ -106,6 +106,8 @@ def _hook(event, args):
             return
         if writes and not _inside(path):
             raise PermissionError(f"sandbox: may not write {path!r} (outside its directory)")
+        if not _inside(path) and os.path.isdir(path):     # a directory fd would allow dir_fd= tricks
+            raise PermissionError(f"sandbox: may not open directory {path!r}")
         if not _readable(path):
             raise PermissionError(f"sandbox: may not read {path!r}")
     elif event in PATH_EVENTS:
@@ -121,7 +123,7 @@ sys.stdout.flush()
 os.write(1, ("\n" + nonce + "\n").encode())              # 5. proof that it ran to the end
 '''
 
-# %% ../nbs/08a_sandbox.ipynb #30644151
+# %% ../nbs/08a_sandbox.ipynb #cbef2bb5
 @lru_cache(maxsize=None)
 def namespace_prefix() -> tuple:
     """The `unshare` command giving a sample new network and PID namespaces, or () if unavailable."""
@@ -164,7 +166,7 @@ def sandbox_layers() -> dict:
     return {"namespaces": bool(namespace_prefix()), "runs_as_nobody": unprivileged_user() is not None,
             "is_root": hasattr(os, "geteuid") and os.geteuid() == 0}
 
-# %% ../nbs/08a_sandbox.ipynb #544e689b
+# %% ../nbs/08a_sandbox.ipynb #71302f1e
 def minimal_env(workdir) -> dict:
     """The only environment variables a sample sees."""
     workdir = str(workdir)
@@ -172,7 +174,7 @@ def minimal_env(workdir) -> dict:
             "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONIOENCODING": "utf-8"}
 
-# %% ../nbs/08a_sandbox.ipynb #f940764a
+# %% ../nbs/08a_sandbox.ipynb #2ed97eb3
 def _wait_unreaped(pid: int, timeout: float) -> bool:
     """Wait until process `pid` exits, without reaping it; False if `timeout` passed first."""
     deadline, pause = time.monotonic() + timeout, 0.001
@@ -208,7 +210,7 @@ def live_group_members(pgid: int) -> list:
             members.append(int(entry.name))
     return members
 
-# %% ../nbs/08a_sandbox.ipynb #285ce038
+# %% ../nbs/08a_sandbox.ipynb #d737a2ec
 def _read(path: Path, limit: int) -> str:
     with open(path, "rb") as f:
         return f.read(limit).decode("utf-8", errors="replace")
@@ -258,13 +260,13 @@ def run_program(program: str, limits: SandboxLimits | None = None) -> SandboxRes
         "passed" if proc.returncode == 0 and ran_to_end else "failed")
     return SandboxResult(status, proc.returncode if finished else None, stdout, stderr, seconds)
 
-# %% ../nbs/08a_sandbox.ipynb #14a7dd89
+# %% ../nbs/08a_sandbox.ipynb #dd8a85f2
 def humaneval_program(problem: dict, completion: str) -> str:
     """The program that checks `completion` for a HumanEval `problem`."""
     return (problem["prompt"] + completion + "\n\n" + problem["test"] + "\n\n"
             + f"check({problem['entry_point']})\n")
 
-# %% ../nbs/08a_sandbox.ipynb #2b761db5
+# %% ../nbs/08a_sandbox.ipynb #09be8d29
 def run_programs(programs: list, limits: SandboxLimits | None = None,
                  workers: int | None = None) -> list:
     """Run many programs in the sandbox, `workers` at a time (default: one per core), in order."""

