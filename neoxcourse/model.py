@@ -10,7 +10,7 @@ __all__ = ['OPTIMIZER_STATE_BYTES', 'HF_CONFIG_FILE', 'HF_MODEL_FILE', 'IGNORED_
            'estimate_memory', 'largest_micro_batch', 'hf_config_dict', 'model_config_from_hf', 'save_pretrained',
            'read_hf_state_dict', 'convert_hf_state_dict', 'load_pretrained', 'check_rotary_exercise']
 
-# %% ../nbs/04_model.ipynb #25ed5987
+# %% ../nbs/04_model.ipynb #bedc37dd
 import json
 import math
 from dataclasses import replace
@@ -23,13 +23,13 @@ from torch.utils.checkpoint import checkpoint
 
 from .config import ModelConfig
 
-# %% ../nbs/04_model.ipynb #dffcb61a
+# %% ../nbs/04_model.ipynb #9dbc3387
 def rotate_half(x):
     "Rotate the two halves of the last dimension: (x1, x2) -> (-x2, x1)."
     x1, x2 = x.chunk(2, dim=-1)
     return torch.cat((-x2, x1), dim=-1)
 
-# %% ../nbs/04_model.ipynb #96d2ce90
+# %% ../nbs/04_model.ipynb #ae006fe5
 def rotary_inv_freq(rotary_ndims, base=10000):
     "The rotary frequencies theta_i = base^(-2i/d) for i < d/2, in float32: shape (d/2,)."
     return 1.0 / (base ** (torch.arange(0, rotary_ndims, 2, dtype=torch.float32) / rotary_ndims))
@@ -41,7 +41,7 @@ def rotary_cos_sin(positions, inv_freq, dtype=torch.float32):
     emb = torch.cat((freqs, freqs), dim=-1)  # (T, d)
     return emb.cos().to(dtype), emb.sin().to(dtype)
 
-# %% ../nbs/04_model.ipynb #78e08ffa
+# %% ../nbs/04_model.ipynb #4bd89358
 def apply_rotary(x, cos, sin):
     "Rotate the first cos.shape[-1] dims of x (..., T, Dh) by position; pass the rest through."
     d = cos.shape[-1]
@@ -49,13 +49,13 @@ def apply_rotary(x, cos, sin):
     x_rot = x_rot * cos + rotate_half(x_rot) * sin  # (..., T, d), the equation above
     return torch.cat((x_rot, x_pass), dim=-1)  # (..., T, Dh)
 
-# %% ../nbs/04_model.ipynb #11e00567
+# %% ../nbs/04_model.ipynb #30802565
 def causal_mask(q_len, kv_len, device=None):
     "Boolean (q_len, kv_len) mask, True where a query may attend a key; queries are the last q_len positions."
     q_pos = torch.arange(q_len, device=device)[:, None] + (kv_len - q_len)  # absolute query positions
     return torch.arange(kv_len, device=device)[None, :] <= q_pos
 
-# %% ../nbs/04_model.ipynb #b96dfcea
+# %% ../nbs/04_model.ipynb #a8d4a1ea
 def rotary_ndims(model_cfg):
     "Rotated dims per head: int(head_dim * rotary_pct), as GPT-NeoX and transformers compute it."
     return int(model_cfg.head_dim * model_cfg.rotary_pct)
@@ -77,7 +77,7 @@ def check_model_config(model_cfg):
         raise ValueError(f"seq_length {model_cfg.seq_length} exceeds max_position_embeddings "
                          f"{model_cfg.max_position_embeddings}")
 
-# %% ../nbs/04_model.ipynb #978f0d4c
+# %% ../nbs/04_model.ipynb #4468fe68
 class KVCache:
     "Keys and values of every layer, preallocated for max_length positions; `length` are filled."
     def __init__(self, model_cfg, batch_size, max_length, device=None, dtype=torch.float32):
@@ -95,7 +95,7 @@ class KVCache:
         self.values[layer][:, :, start:end] = v
         return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]  # (B, H, end, Dh)
 
-# %% ../nbs/04_model.ipynb #fda9727c
+# %% ../nbs/04_model.ipynb #68965fe5
 class GPTNeoXAttention(nn.Module):
     "Causal self-attention with GPT-NeoX's fused per-head query/key/value layout and rotary embeddings."
     def __init__(self, model_cfg, layer_index=0):
@@ -120,7 +120,7 @@ class GPTNeoXAttention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, h): heads side by side
         return self.dense(y)
 
-# %% ../nbs/04_model.ipynb #50b4fb79
+# %% ../nbs/04_model.ipynb #a3a36ad4
 class GPTNeoXMLP(nn.Module):
     "Two linear layers with a GELU between them: h -> intermediate_size -> h."
     def __init__(self, model_cfg):
@@ -157,7 +157,7 @@ class GPTNeoXLayer(nn.Module):
         x = x + attn                    # x' = x + Attn(LN1(x)); then x' + MLP(LN2(x'))
         return x + self.post_mlp_dropout(self.mlp(self.post_attention_layernorm(x)))
 
-# %% ../nbs/04_model.ipynb #c8307d26
+# %% ../nbs/04_model.ipynb #6c7ddbfe
 class RotaryEmbedding(nn.Module):
     "The rotary frequencies (a buffer that is not saved) and the cos/sin tables for given positions."
     def __init__(self, model_cfg):
@@ -198,7 +198,7 @@ class GPTNeoXModel(nn.Module):
             cache.length += T
         return self.final_layer_norm(x)
 
-# %% ../nbs/04_model.ipynb #596ec844
+# %% ../nbs/04_model.ipynb #3e5cd42a
 def init_std(method, model_cfg):
     "Standard deviation of one of GPT-NeoX's init methods for this width and depth."
     h, L, sigma = model_cfg.hidden_size, model_cfg.num_layers, model_cfg.init_method_std
@@ -254,7 +254,7 @@ class GPTNeoX(nn.Module):
         return KVCache(self.config, batch_size, max_length or self.config.max_position_embeddings,
                        device=w.device, dtype=w.dtype)
 
-# %% ../nbs/04_model.ipynb #ff0f1e2b
+# %% ../nbs/04_model.ipynb #09b9fe37
 def count_parameters(model_cfg):
     "Parameters of GPTNeoX(model_cfg), counted from the config (a tied head counts once)."
     h, I, V, L = model_cfg.hidden_size, model_cfg.intermediate_size, model_cfg.vocab_size, model_cfg.num_layers
@@ -264,7 +264,7 @@ def count_parameters(model_cfg):
     embeddings = V * h * (1 if model_cfg.tie_word_embeddings else 2)  # embed_in (+ lm_head)
     return embeddings + L * (attention + mlp + norms) + 2 * h  # + final_layer_norm
 
-# %% ../nbs/04_model.ipynb #a4ea6d63
+# %% ../nbs/04_model.ipynb #d6fe4fc9
 def flops_per_token(model_cfg, seq_length=None):
     "Training FLOPs per token (forward + backward) for MFU: 6 N + 12 L h T, N without the input embedding."
     T = seq_length or model_cfg.seq_length
@@ -272,49 +272,52 @@ def flops_per_token(model_cfg, seq_length=None):
     n_matmul = count_parameters(model_cfg) - (0 if model_cfg.tie_word_embeddings else V * h)
     return 6 * n_matmul + 12 * L * h * T
 
-# %% ../nbs/04_model.ipynb #0eda32a5
+# %% ../nbs/04_model.ipynb #ce4c3c9a
 OPTIMIZER_STATE_BYTES = {"adamw": 8, "adam": 8, "lion": 4, "sgd": 4, "muon": 4, "adafactor": 0,
                          "schedulefree": 8}
 
 
 def activation_bytes_per_token(model_cfg, precision="fp16"):
-    "Bytes one token keeps for backward, over all blocks (SDPA: no T x T attention matrix)."
+    "Bytes one token keeps for backward, over all blocks and the final LayerNorm (SDPA: no T x T matrix)."
     h, I, L = model_cfg.hidden_size, model_cfg.intermediate_size, model_cfg.num_layers
-    if model_cfg.checkpoint_activations:  # block inputs, plus one block recomputed at a time
-        full = activation_bytes_per_token(replace(model_cfg, checkpoint_activations=False), precision)
-        return L * 4 * h + full // L
     b = 2 if precision in ("fp16", "bf16") else 4
     residual = 4 * h if model_cfg.use_parallel_residual else 8 * h  # fp32 stream (and x' if sequential)
-    # LN1 out, qkv out, rotated q and k, attention out and its copy, LN2 out; MLP in to GELU and GELU out
-    per_block = residual + b * (h + 3 * h + 2 * h + 2 * h + h) + b * 2 * I
-    return L * per_block + 4 * h + b * h  # + the final LayerNorm's input and output
+    # LN1 out, qkv out, rotated q and k, attention out, LN2 out; the MLP's input to GELU and GELU's output
+    per_block = residual + b * (h + 3 * h + 2 * h + h + h) + b * 2 * I
+    final = 4 * h + b * h  # the final LayerNorm's input and its output, the head's input
+    if model_cfg.checkpoint_activations:  # block inputs only, plus one block while it is recomputed
+        return L * 4 * h + final + per_block
+    return L * per_block + final
 
 
 def estimate_memory(model_cfg, micro_batch, precision="fp16", optimizer="adamw", seq_length=None):
-    "Bytes a training step needs: weights, grads, optimizer_state, activations, logits, and their total."
+    "Peak bytes of a training step, by part: weights, grads, optimizer_state, activations, logits, total."
     T = seq_length or model_cfg.seq_length
     N, tokens, V, h = count_parameters(model_cfg), micro_batch * T, model_cfg.vocab_size, model_cfg.hidden_size
     half = precision in ("fp16", "bf16")
-    n_matrix = N - (0 if model_cfg.tie_word_embeddings else V * h)  # the embedding is not cast by autocast
+    n_matrix = N - (0 if model_cfg.tie_word_embeddings else V * h)  # weights autocast copies to 16 bits
     if optimizer.lower() not in OPTIMIZER_STATE_BYTES:
         raise ValueError(f"optimizer {optimizer!r} is not one of {sorted(OPTIMIZER_STATE_BYTES)}")
     est = {"weights": 4 * N + (2 * n_matrix if half else 0),
            "grads": 4 * N,
            "optimizer_state": OPTIMIZER_STATE_BYTES[optimizer.lower()] * N,
            "activations": tokens * activation_bytes_per_token(model_cfg, precision),
-           "logits": tokens * V * ((2 if half else 4) + 4 + 4 + 4)}
-    est["total"] = sum(est.values())
+           "logits": tokens * V * (12 if half else 16) + 4 * V * h}  # + the head's weight gradient
+    # gradients grow in backward as activations and logits are freed: the peak holds the larger of the two
+    est["total"] = (est["weights"] + est["optimizer_state"]
+                    + max(est["grads"], est["activations"] + est["logits"]))
     return est
 
 
-def largest_micro_batch(model_cfg, memory_bytes, precision="fp16", optimizer="adamw", seq_length=None):
-    "The largest power-of-two micro-batch whose estimated total fits in memory_bytes (0 if none)."
+def largest_micro_batch(model_cfg, memory_bytes, precision="fp16", optimizer="adamw", seq_length=None,
+                        headroom=0.9):
+    "The largest power-of-two micro-batch whose estimate fits in headroom x memory_bytes (0 if none)."
     mb = 1
-    while estimate_memory(model_cfg, mb, precision, optimizer, seq_length)["total"] <= memory_bytes:
+    while estimate_memory(model_cfg, mb, precision, optimizer, seq_length)["total"] <= headroom * memory_bytes:
         mb *= 2
     return mb // 2
 
-# %% ../nbs/04_model.ipynb #b79e6409
+# %% ../nbs/04_model.ipynb #565b7846
 HF_CONFIG_FILE, HF_MODEL_FILE = "config.json", "model.safetensors"
 
 
@@ -364,7 +367,7 @@ def model_config_from_hf(hf_config):
         layernorm_epsilon=c.get("layer_norm_eps", 1e-5), init_method_std=c.get("initializer_range", 0.02),
         hidden_dropout=c.get("hidden_dropout", 0.0), attention_dropout=c.get("attention_dropout", 0.0))
 
-# %% ../nbs/04_model.ipynb #1b91f091
+# %% ../nbs/04_model.ipynb #9d5c21b0
 def save_pretrained(model, directory, tokenizer=None):
     "Write config.json + model.safetensors (+ tokenizer files): a directory transformers loads."
     from safetensors.torch import save_file
@@ -382,7 +385,7 @@ def save_pretrained(model, directory, tokenizer=None):
         tokenizer.save_pretrained(str(directory))
     return directory
 
-# %% ../nbs/04_model.ipynb #40b09866
+# %% ../nbs/04_model.ipynb #00512b1f
 IGNORED_KEYS = ("attention.bias", "attention.masked_bias", "rotary_emb.inv_freq")
 
 
@@ -434,7 +437,7 @@ def load_pretrained(directory, device=None, dtype=None):
     model.gpt_neox.rotary_emb.inv_freq = rotary_inv_freq(rotary_ndims(model_cfg), model_cfg.rotary_emb_base)
     return model.to(device=device, dtype=dtype).eval()
 
-# %% ../nbs/04_model.ipynb #0cd86724
+# %% ../nbs/04_model.ipynb #da6be6ed
 def check_rotary_exercise(rotary):
     "Check exercise 04: rotary(x, positions, rotary_ndims, base) must match apply_rotary; returns max_abs_error."
     from neoxcourse.exercises import ExerciseError
@@ -463,7 +466,7 @@ def check_rotary_exercise(rotary):
         raise ExerciseError(f"largest difference from the library {worst:.2e} (over {len(cases)} cases): {hint}")
     return {"max_abs_error": worst, "cases": len(cases)}
 
-# %% ../nbs/04_model.ipynb #e93c9ac7
+# %% ../nbs/04_model.ipynb #2eab4595
 def _register_exercises():
     from neoxcourse.exercises import Exercise, register_exercise
     register_exercise(Exercise("04_model", "Rotary embeddings", "max_abs_error", False, (0.0, 1e-4),
