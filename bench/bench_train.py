@@ -77,11 +77,12 @@ def time_training(make_model, loss_fn, mcfg, micro_batch, steps, warmup, compile
         opt.zero_grad(set_to_none=True)
         return loss
 
-    t0 = time.perf_counter()
-    for _ in range(warmup): step()
-    if device == "cuda":
+    if device == "cuda":   # the peak covers warmup too: CUDA-graph pools are allocated there
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    for _ in range(warmup): step()
+    if device == "cuda": torch.cuda.synchronize()
     warm_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     for _ in range(steps): loss = step()
@@ -114,7 +115,11 @@ def variants(mcfg):
         "neoxcourse_compile": (lambda: GPTNeoX(mcfg), course_loss, True, False),
         # model, loss and upcast in one compiled graph: Inductor fuses the fp32 cross-entropy into the logits
         "neoxcourse_compile_fused_loss": (lambda: GPTNeoX(mcfg), course_loss, False, True),
+        # CUDA graphs replay the whole forward and backward with one launch each: no Python between kernels
+        "neoxcourse_compile_cudagraphs": (lambda: GPTNeoX(mcfg), course_loss, True, False, "reduce-overhead"),
         "neoxcourse_compile_fused_loss_cudagraphs": (lambda: GPTNeoX(mcfg), course_loss, False, True, "reduce-overhead"),
+        # Triton GEMM templates with the bias and GELU fused into their epilogues, autotuned (minutes to compile)
+        "neoxcourse_compile_fused_loss_max_autotune": (lambda: GPTNeoX(mcfg), course_loss, False, True, "max-autotune"),
     }
 
 
