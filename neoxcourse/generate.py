@@ -6,7 +6,7 @@
 __all__ = ['top_k_filter', 'top_p_filter', 'sample_next', 'generate', 'indent_of', 'block_indent', 'stop_index', 'token_texts',
            'heal_prompt', 'complete', 'load_completer']
 
-# %% ../nbs/04a_generation.ipynb #87dec89b
+# %% ../nbs/04a_generation.ipynb #4504d0b7
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import torch
 
 from .model import load_pretrained
 
-# %% ../nbs/04a_generation.ipynb #7fd46d81
+# %% ../nbs/04a_generation.ipynb #83e44518
 def top_k_filter(logits, k):
     "Keep the k largest logits of each row (B, V), -inf elsewhere; k None or 0 keeps all."
     if not k or k >= logits.shape[-1]:
@@ -33,7 +33,7 @@ def top_p_filter(logits, p):
     drop = drop.scatter(-1, order, drop)  # back from sorted to vocabulary order
     return logits.masked_fill(drop, float("-inf"))
 
-# %% ../nbs/04a_generation.ipynb #6f3f0b0c
+# %% ../nbs/04a_generation.ipynb #ea43afa6
 def sample_next(logits, temperature=0.0, top_k=None, top_p=None, generator=None):
     "Next token ids (B,) from last-position logits (B, V): argmax at temperature 0, else a filtered sample."
     if temperature < 0:
@@ -43,7 +43,7 @@ def sample_next(logits, temperature=0.0, top_k=None, top_p=None, generator=None)
     logits = top_p_filter(top_k_filter(logits.float() / temperature, top_k), top_p)
     return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)  # (B,)
 
-# %% ../nbs/04a_generation.ipynb #6c894f61
+# %% ../nbs/04a_generation.ipynb #775735e0
 def _stop_fn(stop):
     "`stop` as a callable on a row's new ids: None, a token id, an iterable of ids, or a callable."
     if stop is None:
@@ -86,7 +86,7 @@ def generate(model, tokens, max_new_tokens, temperature=0.0, top_k=None, top_p=N
             break
     return tokens
 
-# %% ../nbs/04a_generation.ipynb #b61ea038
+# %% ../nbs/04a_generation.ipynb #de36036c
 def indent_of(line):
     "Width of a line's leading whitespace (a tab counts as one character)."
     return len(line) - len(line.lstrip(" \t"))
@@ -130,7 +130,7 @@ def stop_index(completion, stop="block", prompt=""):
     hits = [i for i in (completion.find(s) for s in ([stop] if isinstance(stop, str) else stop)) if i >= 0]
     return min(hits) if hits else None
 
-# %% ../nbs/04a_generation.ipynb #f272abfb
+# %% ../nbs/04a_generation.ipynb #bb60a7b6
 @lru_cache(maxsize=8)
 def token_texts(tokenizer):
     "The text of every token id, cached per tokenizer."
@@ -145,7 +145,7 @@ def heal_prompt(tokenizer, ids):
     allowed = [i for i, text in enumerate(token_texts(tokenizer)) if text.startswith(tail)]
     return ids[:-1], tail, torch.tensor(allowed)
 
-# %% ../nbs/04a_generation.ipynb #fef5fb3e
+# %% ../nbs/04a_generation.ipynb #a7a8aca6
 def complete(model, tokenizer, prompt, max_new_tokens=64, temperature=0.0, top_k=None, top_p=None,
              stop="block", seed=None, heal=True):
     "Complete the code in prompt: the new text, cut at stop ('line', 'block', 'text' or strings)."

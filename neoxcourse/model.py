@@ -10,7 +10,7 @@ __all__ = ['OPTIMIZER_STATE_BYTES', 'HF_CONFIG_FILE', 'HF_MODEL_FILE', 'IGNORED_
            'estimate_memory', 'largest_micro_batch', 'hf_config_dict', 'model_config_from_hf', 'save_pretrained',
            'read_hf_state_dict', 'convert_hf_state_dict', 'load_pretrained', 'check_rotary_exercise']
 
-# %% ../nbs/04_model.ipynb #bedc37dd
+# %% ../nbs/04_model.ipynb #c7985f0d
 import json
 import math
 from dataclasses import replace
@@ -23,16 +23,17 @@ from torch.utils.checkpoint import checkpoint
 
 from .config import ModelConfig
 
-# %% ../nbs/04_model.ipynb #9dbc3387
+# %% ../nbs/04_model.ipynb #a3507982
 def rotate_half(x):
     "Rotate the two halves of the last dimension: (x1, x2) -> (-x2, x1)."
     x1, x2 = x.chunk(2, dim=-1)
     return torch.cat((-x2, x1), dim=-1)
 
-# %% ../nbs/04_model.ipynb #ae006fe5
-def rotary_inv_freq(rotary_ndims, base=10000):
+# %% ../nbs/04_model.ipynb #bc1b892a
+def rotary_inv_freq(rotary_ndims, base=10000, device=None):
     "The rotary frequencies theta_i = base^(-2i/d) for i < d/2, in float32: shape (d/2,)."
-    return 1.0 / (base ** (torch.arange(0, rotary_ndims, 2, dtype=torch.float32) / rotary_ndims))
+    exponents = torch.arange(0, rotary_ndims, 2, dtype=torch.float32, device=device) / rotary_ndims
+    return 1.0 / (base ** exponents)
 
 
 def rotary_cos_sin(positions, inv_freq, dtype=torch.float32):
@@ -41,7 +42,7 @@ def rotary_cos_sin(positions, inv_freq, dtype=torch.float32):
     emb = torch.cat((freqs, freqs), dim=-1)  # (T, d)
     return emb.cos().to(dtype), emb.sin().to(dtype)
 
-# %% ../nbs/04_model.ipynb #4bd89358
+# %% ../nbs/04_model.ipynb #ab391779
 def apply_rotary(x, cos, sin):
     "Rotate the first cos.shape[-1] dims of x (..., T, Dh) by position; pass the rest through."
     d = cos.shape[-1]
@@ -49,13 +50,13 @@ def apply_rotary(x, cos, sin):
     x_rot = x_rot * cos + rotate_half(x_rot) * sin  # (..., T, d), the equation above
     return torch.cat((x_rot, x_pass), dim=-1)  # (..., T, Dh)
 
-# %% ../nbs/04_model.ipynb #30802565
+# %% ../nbs/04_model.ipynb #ad2165de
 def causal_mask(q_len, kv_len, device=None):
     "Boolean (q_len, kv_len) mask, True where a query may attend a key; queries are the last q_len positions."
     q_pos = torch.arange(q_len, device=device)[:, None] + (kv_len - q_len)  # absolute query positions
     return torch.arange(kv_len, device=device)[None, :] <= q_pos
 
-# %% ../nbs/04_model.ipynb #a8d4a1ea
+# %% ../nbs/04_model.ipynb #823e3902
 def rotary_ndims(model_cfg):
     "Rotated dims per head: int(head_dim * rotary_pct), as GPT-NeoX and transformers compute it."
     return int(model_cfg.head_dim * model_cfg.rotary_pct)
@@ -77,7 +78,7 @@ def check_model_config(model_cfg):
         raise ValueError(f"seq_length {model_cfg.seq_length} exceeds max_position_embeddings "
                          f"{model_cfg.max_position_embeddings}")
 
-# %% ../nbs/04_model.ipynb #4468fe68
+# %% ../nbs/04_model.ipynb #0d9c6d03
 class KVCache:
     "Keys and values of every layer, preallocated for max_length positions; `length` are filled."
     def __init__(self, model_cfg, batch_size, max_length, device=None, dtype=torch.float32):
@@ -95,7 +96,7 @@ class KVCache:
         self.values[layer][:, :, start:end] = v
         return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]  # (B, H, end, Dh)
 
-# %% ../nbs/04_model.ipynb #68965fe5
+# %% ../nbs/04_model.ipynb #209dc22c
 class GPTNeoXAttention(nn.Module):
     "Causal self-attention with GPT-NeoX's fused per-head query/key/value layout and rotary embeddings."
     def __init__(self, model_cfg, layer_index=0):
@@ -120,7 +121,7 @@ class GPTNeoXAttention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, h): heads side by side
         return self.dense(y)
 
-# %% ../nbs/04_model.ipynb #a3a36ad4
+# %% ../nbs/04_model.ipynb #56baf759
 class GPTNeoXMLP(nn.Module):
     "Two linear layers with a GELU between them: h -> intermediate_size -> h."
     def __init__(self, model_cfg):
@@ -157,16 +158,16 @@ class GPTNeoXLayer(nn.Module):
         x = x + attn                    # x' = x + Attn(LN1(x)); then x' + MLP(LN2(x'))
         return x + self.post_mlp_dropout(self.mlp(self.post_attention_layernorm(x)))
 
-# %% ../nbs/04_model.ipynb #6c7ddbfe
+# %% ../nbs/04_model.ipynb #dfdaaf15
 class RotaryEmbedding(nn.Module):
-    "The rotary frequencies (a buffer that is not saved) and the cos/sin tables for given positions."
+    "cos/sin tables for positions; the frequencies are made in float32 at each call, so no cast can round them."
     def __init__(self, model_cfg):
         super().__init__()
-        inv_freq = rotary_inv_freq(rotary_ndims(model_cfg), model_cfg.rotary_emb_base)
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.rotary_ndims, self.base = rotary_ndims(model_cfg), model_cfg.rotary_emb_base
 
     def forward(self, positions, dtype):
-        return rotary_cos_sin(positions, self.inv_freq, dtype)
+        inv_freq = rotary_inv_freq(self.rotary_ndims, self.base, device=positions.device)  # (d/2,)
+        return rotary_cos_sin(positions, inv_freq, dtype)  # (T, d) each
 
 
 class GPTNeoXModel(nn.Module):
@@ -198,7 +199,7 @@ class GPTNeoXModel(nn.Module):
             cache.length += T
         return self.final_layer_norm(x)
 
-# %% ../nbs/04_model.ipynb #3e5cd42a
+# %% ../nbs/04_model.ipynb #e11f9a81
 def init_std(method, model_cfg):
     "Standard deviation of one of GPT-NeoX's init methods for this width and depth."
     h, L, sigma = model_cfg.hidden_size, model_cfg.num_layers, model_cfg.init_method_std
@@ -254,7 +255,7 @@ class GPTNeoX(nn.Module):
         return KVCache(self.config, batch_size, max_length or self.config.max_position_embeddings,
                        device=w.device, dtype=w.dtype)
 
-# %% ../nbs/04_model.ipynb #09b9fe37
+# %% ../nbs/04_model.ipynb #9a966032
 def count_parameters(model_cfg):
     "Parameters of GPTNeoX(model_cfg), counted from the config (a tied head counts once)."
     h, I, V, L = model_cfg.hidden_size, model_cfg.intermediate_size, model_cfg.vocab_size, model_cfg.num_layers
@@ -264,7 +265,7 @@ def count_parameters(model_cfg):
     embeddings = V * h * (1 if model_cfg.tie_word_embeddings else 2)  # embed_in (+ lm_head)
     return embeddings + L * (attention + mlp + norms) + 2 * h  # + final_layer_norm
 
-# %% ../nbs/04_model.ipynb #d6fe4fc9
+# %% ../nbs/04_model.ipynb #faa31d5b
 def flops_per_token(model_cfg, seq_length=None):
     "Training FLOPs per token (forward + backward) for MFU: 6 N + 12 L h T, N without the input embedding."
     T = seq_length or model_cfg.seq_length
@@ -272,7 +273,7 @@ def flops_per_token(model_cfg, seq_length=None):
     n_matmul = count_parameters(model_cfg) - (0 if model_cfg.tie_word_embeddings else V * h)
     return 6 * n_matmul + 12 * L * h * T
 
-# %% ../nbs/04_model.ipynb #ce4c3c9a
+# %% ../nbs/04_model.ipynb #6d3e55c0
 OPTIMIZER_STATE_BYTES = {"adamw": 8, "adam": 8, "lion": 4, "sgd": 4, "muon": 4, "adafactor": 0,
                          "schedulefree": 8}
 
@@ -317,7 +318,7 @@ def largest_micro_batch(model_cfg, memory_bytes, precision="fp16", optimizer="ad
         mb *= 2
     return mb // 2
 
-# %% ../nbs/04_model.ipynb #565b7846
+# %% ../nbs/04_model.ipynb #fc2ec84d
 HF_CONFIG_FILE, HF_MODEL_FILE = "config.json", "model.safetensors"
 
 
@@ -367,7 +368,7 @@ def model_config_from_hf(hf_config):
         layernorm_epsilon=c.get("layer_norm_eps", 1e-5), init_method_std=c.get("initializer_range", 0.02),
         hidden_dropout=c.get("hidden_dropout", 0.0), attention_dropout=c.get("attention_dropout", 0.0))
 
-# %% ../nbs/04_model.ipynb #9d5c21b0
+# %% ../nbs/04_model.ipynb #b3c17a57
 def save_pretrained(model, directory, tokenizer=None):
     "Write config.json + model.safetensors (+ tokenizer files): a directory transformers loads."
     from safetensors.torch import save_file
@@ -385,7 +386,7 @@ def save_pretrained(model, directory, tokenizer=None):
         tokenizer.save_pretrained(str(directory))
     return directory
 
-# %% ../nbs/04_model.ipynb #00512b1f
+# %% ../nbs/04_model.ipynb #c4c8de36
 IGNORED_KEYS = ("attention.bias", "attention.masked_bias", "rotary_emb.inv_freq")
 
 
@@ -434,10 +435,9 @@ def load_pretrained(directory, device=None, dtype=None):
     model.load_state_dict(state, strict=False, assign=True)
     if model_cfg.tie_word_embeddings:
         model.lm_head.weight = model.gpt_neox.embed_in.weight
-    model.gpt_neox.rotary_emb.inv_freq = rotary_inv_freq(rotary_ndims(model_cfg), model_cfg.rotary_emb_base)
     return model.to(device=device, dtype=dtype).eval()
 
-# %% ../nbs/04_model.ipynb #da6be6ed
+# %% ../nbs/04_model.ipynb #d6957e4e
 def check_rotary_exercise(rotary):
     "Check exercise 04: rotary(x, positions, rotary_ndims, base) must match apply_rotary; returns max_abs_error."
     from neoxcourse.exercises import ExerciseError
@@ -466,7 +466,7 @@ def check_rotary_exercise(rotary):
         raise ExerciseError(f"largest difference from the library {worst:.2e} (over {len(cases)} cases): {hint}")
     return {"max_abs_error": worst, "cases": len(cases)}
 
-# %% ../nbs/04_model.ipynb #2eab4595
+# %% ../nbs/04_model.ipynb #42eade7c
 def _register_exercises():
     from neoxcourse.exercises import Exercise, register_exercise
     register_exercise(Exercise("04_model", "Rotary embeddings", "max_abs_error", False, (0.0, 1e-4),

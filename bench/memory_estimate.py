@@ -1,0 +1,119 @@
+"""Chapter 04's memory estimate against the GPU: train a few steps of several model configs and compare
+`estimate_memory` with `torch.cuda.max_memory_allocated`; also times the reference recipe (tokens/s, MFU).
+
+Run on a CUDA machine from the repository root: `python bench/memory_estimate.py [--compile]`.
+T4 conditions are emulated: fp16 autocast + GradScaler, fused AdamW, the flash and cuDNN attention kernels
+off (a T4 has only the memory-efficient one). Writes bench/results/memory_estimate.json (or --out)."""
+import argparse
+import json
+import platform
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from neoxcourse.config import load_config
+from neoxcourse.model import GPTNeoX, estimate_memory, flops_per_token
+
+ROOT = Path(__file__).resolve().parent.parent
+GiB = 2 ** 30
+
+
+def train_steps(model_cfg, micro_batch, precision, steps=3, compile=False, timed_steps=0):
+    "Peak bytes of steps 2.. of a training loop (after the optimizer state exists), and seconds per step."
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    model = GPTNeoX(model_cfg).cuda().train()
+    step_model = torch.compile(model) if compile else model
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
+    half = precision == "fp16"
+    scaler = torch.amp.GradScaler("cuda", enabled=half)
+    T, V = model_cfg.seq_length, model_cfg.vocab_size
+    data = torch.randint(0, V, (micro_batch, T + 1), device="cuda")
+    x, y = data[:, :-1], data[:, 1:]
+
+    def step():
+        with torch.autocast("cuda", dtype=torch.float16, enabled=half):
+            logits = step_model(x)
+            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        scaler.step(opt)
+        scaler.update()
+        opt.zero_grad(set_to_none=True)
+
+    step()  # the optimizer state appears here
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    for _ in range(steps - 1):
+        step()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    seconds = None
+    if timed_steps:
+        for _ in range(3):
+            step()
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(timed_steps):
+            step()
+        torch.cuda.synchronize()
+        seconds = (time.perf_counter() - t) / timed_steps
+    del model, step_model, opt
+    torch.cuda.empty_cache()
+    return peak, seconds
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "memory_estimate.json"))
+    parser.add_argument("--compile", action="store_true", help="also time the reference recipe compiled")
+    args = parser.parse_args()
+    torch.backends.cuda.enable_flash_sdp(False)  # as on a T4 (sm_75): memory-efficient SDPA only
+    torch.backends.cuda.enable_cudnn_sdp(False)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    ref = load_config(ROOT / "configs" / "code_completion.yml").model
+    cases = [("reference", ref, 1, "fp16"), ("reference", ref, 8, "fp16"), ("reference", ref, 16, "fp16"),
+             ("reference", ref, 32, "fp16"),
+             ("reference", ref, 64, "fp16"),
+             ("reference + checkpointing", replace(ref, checkpoint_activations=True), 32, "fp16"),
+             ("reference, sequential residual", replace(ref, use_parallel_residual=False), 16, "fp16"),
+             ("reference, tied head", replace(ref, tie_word_embeddings=True), 16, "fp16"),
+             ("reference, fp32", ref, 8, "fp32"),
+             ("reference, seq 512", replace(ref, seq_length=512), 32, "fp16"),
+             ("wider: h 768, 8 layers, 12 heads", replace(ref, hidden_size=768, num_layers=8, num_attention_heads=12,
+                                                          intermediate_size=3072), 16, "fp16")]
+    rows = []
+    for name, mcfg, mb, precision in cases:
+        est = estimate_memory(mcfg, mb, precision)
+        peak, _ = train_steps(mcfg, mb, precision)
+        err = (est["total"] - peak) / peak
+        rows.append({"name": name, "micro_batch": mb, "precision": precision,
+                     "checkpoint_activations": mcfg.checkpoint_activations, "seq_length": mcfg.seq_length,
+                     "estimate": est, "measured_peak": peak, "relative_error": err})
+        print(f"{name:36} mb {mb:>2} {precision}: estimate {est['total'] / GiB:6.2f} GiB, "
+              f"measured {peak / GiB:6.2f} GiB, error {100 * err:+5.1f}%", flush=True)
+    timing = []
+    for compile in ([False, True] if args.compile else [False]):
+        _, sec = train_steps(ref, 32, "fp16", compile=compile, timed_steps=10)
+        tps = 32 * ref.seq_length / sec
+        timing.append({"compile": compile, "micro_batch": 32, "seconds_per_step": sec, "tokens_per_s": tps,
+                       "mfu_989": tps * flops_per_token(ref) / 989e12})
+        print(f"reference mb 32 fp16 compile={compile}: {tps / 1e6:.2f}M tokens/s, "
+              f"MFU {100 * timing[-1]['mfu_989']:.1f}% of 989 TFLOP/s", flush=True)
+    errors = [abs(r["relative_error"]) for r in rows]
+    result = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "python": platform.python_version(),
+              "emulation": "fp16 autocast + GradScaler, fused AdamW, clip 1.0; flash and cuDNN SDPA off",
+              "reference_model": asdict(ref), "rows": rows, "timing": timing,
+              "max_abs_relative_error": max(errors), "mean_abs_relative_error": sum(errors) / len(errors)}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"mean |error| {100 * result['mean_abs_relative_error']:.1f}%, max {100 * result['max_abs_relative_error']:.1f}%")
+
+
+if __name__ == "__main__":
+    main()
