@@ -1,0 +1,41 @@
+"""Exercise 06: implement Lion from its paper. Fill in step(), then run `python starter.py` (add `--submit --name YOU`)."""
+import argparse
+
+import torch
+from torch.optim import Optimizer
+
+
+class Lion(Optimizer):
+    "Lion (Chen et al. 2023, Algorithm 2) with decoupled weight decay."
+    def __init__(self, params, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0.0):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None: continue
+                state = self.state[p]
+                if not state: state["exp_avg"] = torch.zeros_like(p)
+                m = state["exp_avg"]
+                # TODO 1: the update direction c = sign(beta1 * m + (1 - beta1) * g)
+                # TODO 2: decoupled weight decay, then p <- p - lr * c
+                # TODO 3: the momentum m <- beta2 * m + (1 - beta2) * g  (after the update, in place)
+                p.add_(p.grad, alpha=-lr)   # placeholder: plain SGD; replace it
+        return None
+
+
+def answer():
+    return Lion
+
+
+if __name__ == "__main__":
+    from neoxcourse.exercises import check_exercise, submit
+    import neoxcourse.optim  # registers the check
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--submit", action="store_true")
+    parser.add_argument("--name")
+    args = parser.parse_args()
+    if args.submit: submit("06_optimizers", answer(), name=args.name)
+    else: check_exercise("06_optimizers", answer())
