@@ -1,0 +1,96 @@
+"""Write the README's performance section from the JSON files in bench/results/ (never by hand).
+
+    python bench/report.py            # rewrite the section between the markers in README.md
+    python bench/report.py --check    # exit 1 if README.md is out of date with the results
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+BEGIN, END = "<!-- performance:begin -->", "<!-- performance:end -->"
+LABELS = {
+    "transformers_sdpa": "transformers GPTNeoXForCausalLM, sdpa",
+    "transformers_sdpa_compile": "transformers, sdpa + torch.compile",
+    "neoxcourse": "neoxcourse GPTNeoX, eager",
+    "neoxcourse_compile": "neoxcourse, torch.compile (model)",
+    "neoxcourse_compile_cudagraphs": "neoxcourse, torch.compile (model) + CUDA graphs",
+    "neoxcourse_compile_fused_loss": "neoxcourse, torch.compile (model + loss in one graph)",
+    "neoxcourse_compile_fused_loss_cudagraphs": "neoxcourse, model + loss compiled + CUDA graphs (the course's `compile: true`)",
+}
+
+
+def load(name):
+    p = RESULTS / name
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def training_table(res, title):
+    m = res["model"]
+    lines = [f"**{title}** ({res['gpu']}, torch {res['torch']}, {res['date'][:10]}; hidden {m['hidden_size']}, "
+             f"{m['num_layers']} layers, {m['heads']} heads, seq {m['seq_length']}, vocab {m['vocab_size']}, "
+             f"{m['params'] / 1e6:.1f}M parameters; {res['step']})", "",
+             "| variant | micro-batch | tokens/s | MFU | peak GiB | vs transformers compiled |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    base = res["training"].get("transformers_sdpa_compile", {}).get("tokens_per_s")
+    for name, r in res["training"].items():
+        if "tokens_per_s" not in r:
+            lines.append(f"| {LABELS.get(name, name)} | | {r.get('error', 'failed')} | | | |")
+            continue
+        ratio = f"{r['tokens_per_s'] / base:.2f}x" if base else ""
+        mfu = f"{100 * r['mfu']:.1f}%" if r.get("mfu") else ""
+        lines.append(f"| {LABELS.get(name, name)} | {r['micro_batch']} | {r['tokens_per_s'] / 1e6:.2f}M | {mfu} | "
+                     f"{r['peak_gib']:.1f} | {ratio} |")
+    return lines
+
+
+def section():
+    out = ["## Performance", "",
+           "Measured by `bench/bench_train.py` (`neoxcourse bench`); this section is written by "
+           "`python bench/report.py` from `bench/results/*.json`.", ""]
+    for name, title in (("train_gpu_first_pass.json", "Full training step, one GPU, every variant (first pass: the "
+                         "CUDA-graph variant's peak here misses its graph pool; see the next table)"),
+                        ("train_gpu.json", "Full training step, one GPU"),
+                        ("train_gpu_mb64.json", "Micro-batch 64"),
+                        ("train_t4emu.json", "T4 emulation (15 GiB cap, flash attention off)")):
+        res = load(name)
+        if res: out += training_table(res, title) + [""]
+    gen = load("generation.json")
+    if gen and "generation" in gen and "error" not in gen["generation"]:
+        g = gen["generation"]
+        out += [f"**Generation** (greedy, batch 1, {gen['gpu']}): with the KV cache "
+                f"{g['neoxcourse_cache_tokens_per_s']:.0f} tokens/s, without {g['neoxcourse_no_cache_tokens_per_s']:.0f}, "
+                f"transformers `generate` {g['transformers_generate_tokens_per_s']:.0f} "
+                f"({g['speedup_cache_vs_transformers']:.2f}x).", ""]
+    cpu = load("cpu_smoke.json")
+    if cpu:
+        c = cpu["cpu_smoke"]
+        out += [f"**CPU** ({cpu['cpu']}, {cpu['cpu_threads']} threads, torch {cpu['torch']}): one training step of "
+                f"`configs/smoke.yml` takes {c['step_ms']:.0f} ms ({c['tokens_per_s']:.0f} tokens/s).", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("--check", action="store_true")
+    a = p.parse_args(argv)
+    readme = (ROOT / "README.md").read_text()
+    if BEGIN not in readme:
+        readme = readme.rstrip() + f"\n\n{BEGIN}\n{END}\n"
+    head, rest = readme.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{BEGIN}\n{section()}{END}{tail}"
+    if a.check:
+        if new != readme:
+            print("README.md's performance section is out of date: run python bench/report.py")
+            return 1
+        return 0
+    (ROOT / "README.md").write_text(new)
+    print(section())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
