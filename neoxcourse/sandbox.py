@@ -6,7 +6,7 @@
 __all__ = ['GUARD_SOURCE', 'SandboxLimits', 'SandboxResult', 'namespace_prefix', 'unprivileged_user', 'sandbox_layers',
            'minimal_env', 'kill_group', 'live_group_members', 'run_program', 'humaneval_program', 'run_programs']
 
-# %% ../nbs/08a_sandbox.ipynb #afd12549
+# %% ../nbs/08a_sandbox.ipynb #4b65d90f
 import json
 import math
 import os
@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from signal import SIGKILL
 
-# %% ../nbs/08a_sandbox.ipynb #70e3eff8
+# %% ../nbs/08a_sandbox.ipynb #f323eb74
 @dataclass
 class SandboxLimits:
     """What one sample may use."""
@@ -54,7 +54,7 @@ class SandboxResult:
     def passed(self) -> bool:
         return self.status == "passed"
 
-# %% ../nbs/08a_sandbox.ipynb #11dceb48
+# %% ../nbs/08a_sandbox.ipynb #5f287224
 GUARD_SOURCE = r'''
 import json, os, resource, runpy, sys
 workdir, program, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -123,7 +123,7 @@ sys.stdout.flush()
 os.write(1, ("\n" + nonce + "\n").encode())              # 5. proof that it ran to the end
 '''
 
-# %% ../nbs/08a_sandbox.ipynb #cbef2bb5
+# %% ../nbs/08a_sandbox.ipynb #c3eff245
 @lru_cache(maxsize=None)
 def namespace_prefix() -> tuple:
     """The `unshare` command giving a sample new network and PID namespaces, or () if unavailable."""
@@ -166,7 +166,7 @@ def sandbox_layers() -> dict:
     return {"namespaces": bool(namespace_prefix()), "runs_as_nobody": unprivileged_user() is not None,
             "is_root": hasattr(os, "geteuid") and os.geteuid() == 0}
 
-# %% ../nbs/08a_sandbox.ipynb #71302f1e
+# %% ../nbs/08a_sandbox.ipynb #4cc065a0
 def minimal_env(workdir) -> dict:
     """The only environment variables a sample sees."""
     workdir = str(workdir)
@@ -174,7 +174,7 @@ def minimal_env(workdir) -> dict:
             "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONIOENCODING": "utf-8"}
 
-# %% ../nbs/08a_sandbox.ipynb #2ed97eb3
+# %% ../nbs/08a_sandbox.ipynb #0a64b5b0
 def _wait_unreaped(pid: int, timeout: float) -> bool:
     """Wait until process `pid` exits, without reaping it; False if `timeout` passed first."""
     deadline, pause = time.monotonic() + timeout, 0.001
@@ -210,7 +210,7 @@ def live_group_members(pgid: int) -> list:
             members.append(int(entry.name))
     return members
 
-# %% ../nbs/08a_sandbox.ipynb #d737a2ec
+# %% ../nbs/08a_sandbox.ipynb #fce4fa97
 def _read(path: Path, limit: int) -> str:
     with open(path, "rb") as f:
         return f.read(limit).decode("utf-8", errors="replace")
@@ -260,13 +260,13 @@ def run_program(program: str, limits: SandboxLimits | None = None) -> SandboxRes
         "passed" if proc.returncode == 0 and ran_to_end else "failed")
     return SandboxResult(status, proc.returncode if finished else None, stdout, stderr, seconds)
 
-# %% ../nbs/08a_sandbox.ipynb #dd8a85f2
+# %% ../nbs/08a_sandbox.ipynb #63c93b4d
 def humaneval_program(problem: dict, completion: str) -> str:
     """The program that checks `completion` for a HumanEval `problem`."""
     return (problem["prompt"] + completion + "\n\n" + problem["test"] + "\n\n"
             + f"check({problem['entry_point']})\n")
 
-# %% ../nbs/08a_sandbox.ipynb #09be8d29
+# %% ../nbs/08a_sandbox.ipynb #6847d36c
 def run_programs(programs: list, limits: SandboxLimits | None = None,
                  workers: int | None = None) -> list:
     """Run many programs in the sandbox, `workers` at a time (default: one per core), in order."""

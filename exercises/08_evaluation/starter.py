@@ -1,0 +1,41 @@
+"""Exercise 08: the unbiased pass@k estimator. Edit pass_at_k, then run `python starter.py`.
+
+Submit with `python starter.py --submit --name YOU [--config CONFIG --checkpoint DIR]`.
+"""
+import argparse
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    "Probability that at least one of k samples drawn without replacement from n (c correct) is correct."
+    # TODO 1: if n - c < k, every draw of k samples holds a correct one
+    # TODO 2: 1 - C(n-c, k) / C(n, k), written as 1 - prod over i = n-c+1 .. n of (1 - k / i)
+    raise NotImplementedError("write pass_at_k: see README.md")
+
+
+def answer():
+    return pass_at_k
+
+
+def evaluation_of(config: str | None, checkpoint: str | None) -> dict:
+    "The metrics of your checkpoint (chapter 08's evaluate), to submit with your answer; {} without one."
+    if not checkpoint:
+        return {}
+    from neoxcourse.config import default_config_path, load_config
+    from neoxcourse.evaluate import evaluate
+    cfg = load_config(config or default_config_path())
+    metrics = evaluate(cfg, checkpoint, log=False)
+    return {"checkpoint": checkpoint, **{f"eval/{k}": v for k, v in metrics.items()}}
+
+
+if __name__ == "__main__":
+    from neoxcourse.exercises import check_exercise, submit
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--submit", action="store_true")
+    parser.add_argument("--name")
+    parser.add_argument("--config", help="the config your checkpoint was trained with")
+    parser.add_argument("--checkpoint", help="a checkpoint folder to evaluate and submit with the answer")
+    args = parser.parse_args()
+    if args.submit:
+        submit("08_evaluation", answer(), name=args.name, config=evaluation_of(args.config, args.checkpoint))
+    else:
+        check_exercise("08_evaluation", answer())
