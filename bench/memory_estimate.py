@@ -3,7 +3,9 @@
 
 Run on a CUDA machine from the repository root: `python bench/memory_estimate.py [--compile]`.
 T4 conditions are emulated: fp16 autocast + GradScaler, fused AdamW, the flash and cuDNN attention kernels
-off (a T4 has only the memory-efficient one). Writes bench/results/memory_estimate.json (or --out)."""
+off (a T4 has only the memory-efficient one). Writes bench/results/memory_estimate.json (or --out).
+`--rescore FILE` (no GPU needed) recomputes the estimates of a results file with the current library, against
+the peaks measured then, so a change of formula can be judged without a GPU."""
 import argparse
 import json
 import platform
@@ -68,11 +70,32 @@ def train_steps(model_cfg, micro_batch, precision, steps=3, compile=False, timed
     return peak, seconds
 
 
+def rescore(path, out):
+    "Recompute the estimates of a results file with the current estimate_memory; the measured peaks stay."
+    result = json.loads(Path(path).read_text())
+    ref = load_config(ROOT / "configs" / "code_completion.yml").model
+    for row in result["rows"]:
+        mcfg = replace(ref, **{k: v for k, v in row["model"].items() if k in asdict(ref)})
+        row["estimate"] = estimate_memory(mcfg, row["micro_batch"], row["precision"])
+        row["relative_error"] = (row["estimate"]["total"] - row["measured_peak"]) / row["measured_peak"]
+        print(f"{row['name']:36} mb {row['micro_batch']:>2} {row['precision']}: estimate "
+              f"{row['estimate']['total'] / GiB:6.2f} GiB, measured {row['measured_peak'] / GiB:6.2f} GiB, "
+              f"error {100 * row['relative_error']:+5.1f}%")
+    errors = [abs(r["relative_error"]) for r in result["rows"]]
+    result.update(max_abs_relative_error=max(errors), mean_abs_relative_error=sum(errors) / len(errors),
+                  rescored="estimates recomputed with the current neoxcourse.model; peaks as measured")
+    Path(out).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"mean |error| {100 * result['mean_abs_relative_error']:.1f}%, max {100 * result['max_abs_relative_error']:.1f}%")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "memory_estimate.json"))
     parser.add_argument("--compile", action="store_true", help="also time the reference recipe compiled")
+    parser.add_argument("--rescore", help="a results file to re-estimate without a GPU")
     args = parser.parse_args()
+    if args.rescore:
+        return rescore(args.rescore, args.out)
     torch.backends.cuda.enable_flash_sdp(False)  # as on a T4 (sm_75): memory-efficient SDPA only
     torch.backends.cuda.enable_cudnn_sdp(False)
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -92,8 +115,7 @@ def main():
         est = estimate_memory(mcfg, mb, precision)
         peak, _ = train_steps(mcfg, mb, precision)
         err = (est["total"] - peak) / peak
-        rows.append({"name": name, "micro_batch": mb, "precision": precision,
-                     "checkpoint_activations": mcfg.checkpoint_activations, "seq_length": mcfg.seq_length,
+        rows.append({"name": name, "micro_batch": mb, "precision": precision, "model": asdict(mcfg),
                      "estimate": est, "measured_peak": peak, "relative_error": err})
         print(f"{name:36} mb {mb:>2} {precision}: estimate {est['total'] / GiB:6.2f} GiB, "
               f"measured {peak / GiB:6.2f} GiB, error {100 * err:+5.1f}%", flush=True)

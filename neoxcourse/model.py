@@ -6,11 +6,12 @@
 __all__ = ['OPTIMIZER_STATE_BYTES', 'HF_CONFIG_FILE', 'HF_MODEL_FILE', 'IGNORED_KEYS', 'rotate_half', 'rotary_inv_freq',
            'rotary_cos_sin', 'apply_rotary', 'causal_mask', 'rotary_ndims', 'check_model_config', 'KVCache',
            'GPTNeoXAttention', 'GPTNeoXMLP', 'dropout_or_identity', 'GPTNeoXLayer', 'RotaryEmbedding', 'GPTNeoXModel',
-           'init_std', 'GPTNeoX', 'count_parameters', 'flops_per_token', 'activation_bytes_per_token',
-           'estimate_memory', 'largest_micro_batch', 'hf_config_dict', 'model_config_from_hf', 'save_pretrained',
-           'read_hf_state_dict', 'convert_hf_state_dict', 'load_pretrained', 'check_rotary_exercise']
+           'init_std', 'GPTNeoX', 'count_parameters', 'flops_per_token', 'block_activation_bytes_per_token',
+           'activation_bytes_per_token', 'estimate_memory', 'largest_micro_batch', 'hf_config_dict',
+           'model_config_from_hf', 'save_pretrained', 'read_hf_state_dict', 'convert_hf_state_dict', 'load_pretrained',
+           'check_rotary_exercise']
 
-# %% ../nbs/04_model.ipynb #c7985f0d
+# %% ../nbs/04_model.ipynb #d7314e3d
 import json
 import math
 from dataclasses import replace
@@ -23,13 +24,13 @@ from torch.utils.checkpoint import checkpoint
 
 from .config import ModelConfig
 
-# %% ../nbs/04_model.ipynb #a3507982
+# %% ../nbs/04_model.ipynb #1382d235
 def rotate_half(x):
     "Rotate the two halves of the last dimension: (x1, x2) -> (-x2, x1)."
     x1, x2 = x.chunk(2, dim=-1)
     return torch.cat((-x2, x1), dim=-1)
 
-# %% ../nbs/04_model.ipynb #bc1b892a
+# %% ../nbs/04_model.ipynb #0e6289fe
 def rotary_inv_freq(rotary_ndims, base=10000, device=None):
     "The rotary frequencies theta_i = base^(-2i/d) for i < d/2, in float32: shape (d/2,)."
     exponents = torch.arange(0, rotary_ndims, 2, dtype=torch.float32, device=device) / rotary_ndims
@@ -42,7 +43,7 @@ def rotary_cos_sin(positions, inv_freq, dtype=torch.float32):
     emb = torch.cat((freqs, freqs), dim=-1)  # (T, d)
     return emb.cos().to(dtype), emb.sin().to(dtype)
 
-# %% ../nbs/04_model.ipynb #ab391779
+# %% ../nbs/04_model.ipynb #ad32a3a6
 def apply_rotary(x, cos, sin):
     "Rotate the first cos.shape[-1] dims of x (..., T, Dh) by position; pass the rest through."
     d = cos.shape[-1]
@@ -50,13 +51,13 @@ def apply_rotary(x, cos, sin):
     x_rot = x_rot * cos + rotate_half(x_rot) * sin  # (..., T, d), the equation above
     return torch.cat((x_rot, x_pass), dim=-1)  # (..., T, Dh)
 
-# %% ../nbs/04_model.ipynb #ad2165de
+# %% ../nbs/04_model.ipynb #79daa9c6
 def causal_mask(q_len, kv_len, device=None):
     "Boolean (q_len, kv_len) mask, True where a query may attend a key; queries are the last q_len positions."
     q_pos = torch.arange(q_len, device=device)[:, None] + (kv_len - q_len)  # absolute query positions
     return torch.arange(kv_len, device=device)[None, :] <= q_pos
 
-# %% ../nbs/04_model.ipynb #823e3902
+# %% ../nbs/04_model.ipynb #8cd7b6d2
 def rotary_ndims(model_cfg):
     "Rotated dims per head: int(head_dim * rotary_pct), as GPT-NeoX and transformers compute it."
     return int(model_cfg.head_dim * model_cfg.rotary_pct)
@@ -78,7 +79,7 @@ def check_model_config(model_cfg):
         raise ValueError(f"seq_length {model_cfg.seq_length} exceeds max_position_embeddings "
                          f"{model_cfg.max_position_embeddings}")
 
-# %% ../nbs/04_model.ipynb #0d9c6d03
+# %% ../nbs/04_model.ipynb #3daaee07
 class KVCache:
     "Keys and values of every layer, preallocated for max_length positions; `length` are filled."
     def __init__(self, model_cfg, batch_size, max_length, device=None, dtype=torch.float32):
@@ -96,7 +97,7 @@ class KVCache:
         self.values[layer][:, :, start:end] = v
         return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]  # (B, H, end, Dh)
 
-# %% ../nbs/04_model.ipynb #209dc22c
+# %% ../nbs/04_model.ipynb #60ee10d4
 class GPTNeoXAttention(nn.Module):
     "Causal self-attention with GPT-NeoX's fused per-head query/key/value layout and rotary embeddings."
     def __init__(self, model_cfg, layer_index=0):
@@ -121,7 +122,7 @@ class GPTNeoXAttention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, h): heads side by side
         return self.dense(y)
 
-# %% ../nbs/04_model.ipynb #56baf759
+# %% ../nbs/04_model.ipynb #0503e80a
 class GPTNeoXMLP(nn.Module):
     "Two linear layers with a GELU between them: h -> intermediate_size -> h."
     def __init__(self, model_cfg):
@@ -158,7 +159,7 @@ class GPTNeoXLayer(nn.Module):
         x = x + attn                    # x' = x + Attn(LN1(x)); then x' + MLP(LN2(x'))
         return x + self.post_mlp_dropout(self.mlp(self.post_attention_layernorm(x)))
 
-# %% ../nbs/04_model.ipynb #dfdaaf15
+# %% ../nbs/04_model.ipynb #c118c48c
 class RotaryEmbedding(nn.Module):
     "cos/sin tables for positions; the frequencies are made in float32 at each call, so no cast can round them."
     def __init__(self, model_cfg):
@@ -199,7 +200,7 @@ class GPTNeoXModel(nn.Module):
             cache.length += T
         return self.final_layer_norm(x)
 
-# %% ../nbs/04_model.ipynb #e11f9a81
+# %% ../nbs/04_model.ipynb #12c8735e
 def init_std(method, model_cfg):
     "Standard deviation of one of GPT-NeoX's init methods for this width and depth."
     h, L, sigma = model_cfg.hidden_size, model_cfg.num_layers, model_cfg.init_method_std
@@ -255,7 +256,7 @@ class GPTNeoX(nn.Module):
         return KVCache(self.config, batch_size, max_length or self.config.max_position_embeddings,
                        device=w.device, dtype=w.dtype)
 
-# %% ../nbs/04_model.ipynb #9a966032
+# %% ../nbs/04_model.ipynb #0ffa898b
 def count_parameters(model_cfg):
     "Parameters of GPTNeoX(model_cfg), counted from the config (a tied head counts once)."
     h, I, V, L = model_cfg.hidden_size, model_cfg.intermediate_size, model_cfg.vocab_size, model_cfg.num_layers
@@ -265,7 +266,7 @@ def count_parameters(model_cfg):
     embeddings = V * h * (1 if model_cfg.tie_word_embeddings else 2)  # embed_in (+ lm_head)
     return embeddings + L * (attention + mlp + norms) + 2 * h  # + final_layer_norm
 
-# %% ../nbs/04_model.ipynb #faa31d5b
+# %% ../nbs/04_model.ipynb #0a8a6f2b
 def flops_per_token(model_cfg, seq_length=None):
     "Training FLOPs per token (forward + backward) for MFU: 6 N + 12 L h T, N without the input embedding."
     T = seq_length or model_cfg.seq_length
@@ -273,22 +274,27 @@ def flops_per_token(model_cfg, seq_length=None):
     n_matmul = count_parameters(model_cfg) - (0 if model_cfg.tie_word_embeddings else V * h)
     return 6 * n_matmul + 12 * L * h * T
 
-# %% ../nbs/04_model.ipynb #6d3e55c0
+# %% ../nbs/04_model.ipynb #716b3f92
 OPTIMIZER_STATE_BYTES = {"adamw": 8, "adam": 8, "lion": 4, "sgd": 4, "muon": 4, "adafactor": 0,
                          "schedulefree": 8}
 
 
-def activation_bytes_per_token(model_cfg, precision="fp16"):
-    "Bytes one token keeps for backward, over all blocks and the final LayerNorm (SDPA: no T x T matrix)."
-    h, I, L = model_cfg.hidden_size, model_cfg.intermediate_size, model_cfg.num_layers
+def block_activation_bytes_per_token(model_cfg, precision="fp16"):
+    "Bytes one token keeps for backward in one block (SDPA: no T x T matrix)."
+    h, I = model_cfg.hidden_size, model_cfg.intermediate_size
     b = 2 if precision in ("fp16", "bf16") else 4
     residual = 4 * h if model_cfg.use_parallel_residual else 8 * h  # fp32 stream (and x' if sequential)
     # LN1 out, qkv out, rotated q and k, attention out, LN2 out; the MLP's input to GELU and GELU's output
-    per_block = residual + b * (h + 3 * h + 2 * h + h + h) + b * 2 * I
-    final = 4 * h + b * h  # the final LayerNorm's input and its output, the head's input
-    if model_cfg.checkpoint_activations:  # block inputs only, plus one block while it is recomputed
-        return L * 4 * h + final + per_block
-    return L * per_block + final
+    return residual + b * (h + 3 * h + 2 * h + h + h) + b * 2 * I
+
+
+def activation_bytes_per_token(model_cfg, precision="fp16"):
+    "Bytes one token keeps for backward when the loss is computed: all blocks and the final LayerNorm."
+    h, L = model_cfg.hidden_size, model_cfg.num_layers
+    final = 4 * h + (2 if precision in ("fp16", "bf16") else 4) * h  # final LayerNorm's input, head's input
+    if model_cfg.checkpoint_activations:  # only each block's fp32 input
+        return L * 4 * h + final
+    return L * block_activation_bytes_per_token(model_cfg, precision) + final
 
 
 def estimate_memory(model_cfg, micro_batch, precision="fp16", optimizer="adamw", seq_length=None):
@@ -304,9 +310,13 @@ def estimate_memory(model_cfg, micro_batch, precision="fp16", optimizer="adamw",
            "optimizer_state": OPTIMIZER_STATE_BYTES[optimizer.lower()] * N,
            "activations": tokens * activation_bytes_per_token(model_cfg, precision),
            "logits": tokens * V * (12 if half else 16) + 4 * V * h}  # + the head's weight gradient
-    # gradients grow in backward as activations and logits are freed: the peak holds the larger of the two
+    # gradients grow in backward as activations and logits are freed: the peak holds the larger of the two;
+    # with checkpointing, a block is recomputed in backward once the logits are gone
+    recompute = 0
+    if model_cfg.checkpoint_activations:
+        recompute = tokens * block_activation_bytes_per_token(model_cfg, precision)
     est["total"] = (est["weights"] + est["optimizer_state"]
-                    + max(est["grads"], est["activations"] + est["logits"]))
+                    + max(est["grads"] + recompute, est["activations"] + est["logits"]))
     return est
 
 
@@ -318,7 +328,7 @@ def largest_micro_batch(model_cfg, memory_bytes, precision="fp16", optimizer="ad
         mb *= 2
     return mb // 2
 
-# %% ../nbs/04_model.ipynb #fc2ec84d
+# %% ../nbs/04_model.ipynb #64031e4d
 HF_CONFIG_FILE, HF_MODEL_FILE = "config.json", "model.safetensors"
 
 
@@ -368,7 +378,7 @@ def model_config_from_hf(hf_config):
         layernorm_epsilon=c.get("layer_norm_eps", 1e-5), init_method_std=c.get("initializer_range", 0.02),
         hidden_dropout=c.get("hidden_dropout", 0.0), attention_dropout=c.get("attention_dropout", 0.0))
 
-# %% ../nbs/04_model.ipynb #b3c17a57
+# %% ../nbs/04_model.ipynb #c8f40927
 def save_pretrained(model, directory, tokenizer=None):
     "Write config.json + model.safetensors (+ tokenizer files): a directory transformers loads."
     from safetensors.torch import save_file
@@ -386,7 +396,7 @@ def save_pretrained(model, directory, tokenizer=None):
         tokenizer.save_pretrained(str(directory))
     return directory
 
-# %% ../nbs/04_model.ipynb #c4c8de36
+# %% ../nbs/04_model.ipynb #3d9d20aa
 IGNORED_KEYS = ("attention.bias", "attention.masked_bias", "rotary_emb.inv_freq")
 
 
@@ -437,7 +447,7 @@ def load_pretrained(directory, device=None, dtype=None):
         model.lm_head.weight = model.gpt_neox.embed_in.weight
     return model.to(device=device, dtype=dtype).eval()
 
-# %% ../nbs/04_model.ipynb #d6957e4e
+# %% ../nbs/04_model.ipynb #4a13b77b
 def check_rotary_exercise(rotary):
     "Check exercise 04: rotary(x, positions, rotary_ndims, base) must match apply_rotary; returns max_abs_error."
     from neoxcourse.exercises import ExerciseError
@@ -466,7 +476,7 @@ def check_rotary_exercise(rotary):
         raise ExerciseError(f"largest difference from the library {worst:.2e} (over {len(cases)} cases): {hint}")
     return {"max_abs_error": worst, "cases": len(cases)}
 
-# %% ../nbs/04_model.ipynb #42eade7c
+# %% ../nbs/04_model.ipynb #da5e7c83
 def _register_exercises():
     from neoxcourse.exercises import Exercise, register_exercise
     register_exercise(Exercise("04_model", "Rotary embeddings", "max_abs_error", False, (0.0, 1e-4),
