@@ -1,0 +1,168 @@
+"""Integration tests of chapter 05's loop on the smoke config (CPU, a few steps each): exact resume after a stop
+at an arbitrary step, a SIGKILL while a checkpoint is written, the loss falling, the offline W&B run read back,
+and DDP on two gloo processes matching one process at the same global batch."""
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from neoxcourse.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from neoxcourse.config import load_config
+from neoxcourse.tracking import read_offline_run
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = ROOT / "configs" / "smoke.yml"
+SHORT = {"train-iters": 8, "eval-interval": 4, "checkpoint-factor": 3, "log-interval": 1}
+
+
+def smoke(save, **overrides):
+    return load_config(SMOKE, {"save": str(save), **overrides})
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    "One full smoke run with W&B offline, shared by the tests that read it."
+    from neoxcourse.train import train
+    tmp = tmp_path_factory.mktemp("smoke")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("WANDB_MODE", "offline"); mp.delenv("WANDB_API_KEY", raising=False)
+    mp.setenv("WANDB_DATA_DIR", str(tmp / "wandb-data"))
+    try:
+        cfg = smoke(tmp / "ck")
+        start = time.time()
+        result = train(cfg)
+        result.wall = time.time() - start
+    finally:
+        mp.undo()
+    return cfg, result
+
+
+def test_loss_decreases_on_smoke(smoke_run):
+    cfg, r = smoke_run
+    assert r.iterations == cfg.training.train_iters == len(r.losses)
+    first = r.losses[1]
+    assert abs(first - math.log(cfg.model.vocab_size)) < 0.5, first    # an untrained model: ~log(V)
+    assert sum(list(r.losses.values())[-5:]) / 5 < first - 1.5, r.losses
+    assert r.val_losses[r.iterations] < first - 1.5, r.val_losses
+    assert r.skipped_steps == 0 and r.precision == "fp32"
+    assert r.checkpoint == latest_checkpoint(cfg.resolve(cfg.training.save))
+    assert [p.name for p in list_checkpoints(r.checkpoint.parent)] == ["step_00000020", "step_00000030"]
+
+
+def test_offline_wandb_run_holds_config_and_metrics(smoke_run):
+    cfg, r = smoke_run
+    run = read_offline_run(r.wandb_dir.parent, r.wandb_run_id)
+    assert run.config["train-iters"] == 30 and run.config["hidden-size"] == cfg.model.hidden_size
+    assert run.config["optimizer"]["type"] == "adamw"
+    loss = run.metric("train/lm_loss")
+    assert sorted(loss) == list(range(5, 31, 5))
+    assert all(loss[k] == r.losses[k] for k in loss)                      # the very floats the loop saw
+    assert run.metric("validation/lm_loss") == r.val_losses
+    ppl = run.metric("validation/lm_loss_ppl")
+    assert abs(ppl[30] - math.exp(r.val_losses[30])) < 1e-6 * ppl[30]
+    for key in ("train/lr", "train/grad_norm", "train/tokens_seen", "runtime/tokens_per_sec"):
+        assert run.metric(key), key
+    assert run.metric("train/tokens_seen")[30] == 30 * 8 * 128
+    assert run.summary["samples/completions"]["nrows"] == 3            # the completions table at each eval
+
+
+@pytest.mark.parametrize("stop_at", [5])
+def test_resume_is_bitwise_exact(tmp_path, stop_at):
+    "Dropout on, so the random state must come back too; the stop falls between two checkpoints."
+    from neoxcourse.train import train
+    extra = {**SHORT, "hidden-dropout": 0.1, "attention-dropout": 0.1, "use_wandb": False}
+    a = train(smoke(tmp_path / "a", **extra))
+
+    def stop(step, res):
+        if step == stop_at: raise KeyboardInterrupt
+    b1 = train(smoke(tmp_path / "b", **extra), on_step=stop)
+    assert b1.interrupted and b1.iterations == stop_at
+    assert latest_checkpoint(tmp_path / "b").name == f"step_{stop_at:08d}"
+    b2 = train(smoke(tmp_path / "b", **extra), resume=True)
+    assert sorted(b2.losses) == list(range(stop_at + 1, 9))
+    assert {**b1.losses, **b2.losses} == a.losses                        # bit for bit
+    assert b2.val_losses[8] == a.val_losses[8]
+
+
+KILL_SCRIPT = """
+import sys
+from neoxcourse.config import load_config
+from neoxcourse.train import train
+cfg = load_config(sys.argv[1], {"save": sys.argv[2], "train-iters": 10000, "checkpoint-factor": 1,
+                                "keep-last-n-checkpoints": 3, "eval-interval": 100000, "use_wandb": False})
+train(cfg)
+"""
+
+
+def test_sigkill_while_writing_a_checkpoint_leaves_a_loadable_latest(tmp_path):
+    from neoxcourse.model import GPTNeoX
+    save = tmp_path / "ck"
+    log = open(tmp_path / "train.log", "w")
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(SMOKE), str(save)], cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 240
+        # wait for two complete checkpoints, then for the next one to be half-written
+        while len(list_checkpoints(save)) < 2 and time.time() < deadline and proc.poll() is None: time.sleep(0.01)
+        while not list(save.glob(".tmp-step_*")) and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.0005)
+        assert proc.poll() is None, f"the training process died:\n{(tmp_path / 'train.log').read_text()[-3000:]}"
+        assert time.time() < deadline, "the training process never wrote a checkpoint"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill(); proc.wait(); log.close()
+    assert list(save.glob(".tmp-step_*")), "killed after the write finished: the test did not hit the window"
+    cfg = smoke(save)
+    path = latest_checkpoint(save)
+    assert path is not None
+    state = load_checkpoint(path, GPTNeoX(cfg.model))
+    assert state["step"] == int(path.name.split("_")[1]) >= 2
+
+
+DDP_SCRIPT = """
+import json, sys
+from neoxcourse.config import load_config
+from neoxcourse.train import train
+cfg = load_config(sys.argv[1], {"save": sys.argv[2], "train-iters": 6, "eval-interval": 3,
+                                "checkpoint-factor": 100, "use_wandb": False})
+r = train(cfg)
+import os
+if os.environ.get("RANK", "0") == "0":
+    json.dump({"losses": r.losses, "val": r.val_losses, "accum": r.gradient_accumulation_steps}, open(sys.argv[3], "w"))
+"""
+
+
+def test_ddp_two_gloo_processes_match_one(tmp_path):
+    script = tmp_path / "ddp_train.py"
+    script.write_text(DDP_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, str(script), str(SMOKE), str(tmp_path / "one"), str(tmp_path / "one.json")],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          str(script), str(SMOKE), str(tmp_path / "two"), str(tmp_path / "two.json")],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = json.loads((tmp_path / "one.json").read_text()), json.loads((tmp_path / "two.json").read_text())
+    assert (a["accum"], b["accum"]) == (2, 1)                           # same global batch of 8
+    assert a["losses"].keys() == b["losses"].keys() and len(a["losses"]) == 6
+    for k in a["losses"]:
+        assert abs(a["losses"][k] - b["losses"][k]) < 1e-4, (k, a["losses"][k], b["losses"][k])
+    for k in a["val"]:
+        assert abs(a["val"][k] - b["val"][k]) < 1e-4
+    assert list_checkpoints(tmp_path / "two")[-1].name == "step_00000006"  # rank 0 saved, once
+
+
+def test_cli_train_smoke_runs_under_a_minute(tmp_path):
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    start = time.time()
+    r = subprocess.run([sys.executable, "-m", "neoxcourse.cli", "train", str(SMOKE), "--set", f"save={tmp_path}/ck"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert latest_checkpoint(tmp_path / "ck").name == "step_00000030"
+    print(f"neoxcourse train configs/smoke.yml: {time.time() - start:.1f} s")
