@@ -6,7 +6,7 @@
 __all__ = ['top_k_filter', 'top_p_filter', 'sample_next', 'generate', 'indent_of', 'block_indent', 'stop_index', 'token_texts',
            'heal_prompt', 'complete', 'load_completer']
 
-# %% ../nbs/04a_generation.ipynb #4504d0b7
+# %% ../nbs/04a_generation.ipynb #49667dcd
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import torch
 
 from .model import load_pretrained
 
-# %% ../nbs/04a_generation.ipynb #83e44518
+# %% ../nbs/04a_generation.ipynb #77002e8c
 def top_k_filter(logits, k):
     "Keep the k largest logits of each row (B, V), -inf elsewhere; k None or 0 keeps all."
     if not k or k >= logits.shape[-1]:
@@ -24,7 +24,7 @@ def top_k_filter(logits, k):
 
 
 def top_p_filter(logits, p):
-    "Keep the fewest most likely tokens whose probabilities sum to at least p (nucleus), -inf elsewhere."
+    "Keep the fewest most likely tokens whose probabilities sum to p or more (nucleus), -inf the rest."
     if p is None or p >= 1.0:
         return logits
     sorted_logits, order = torch.sort(logits, descending=True, dim=-1)  # (B, V)
@@ -33,9 +33,9 @@ def top_p_filter(logits, p):
     drop = drop.scatter(-1, order, drop)  # back from sorted to vocabulary order
     return logits.masked_fill(drop, float("-inf"))
 
-# %% ../nbs/04a_generation.ipynb #ea43afa6
+# %% ../nbs/04a_generation.ipynb #cd5450ee
 def sample_next(logits, temperature=0.0, top_k=None, top_p=None, generator=None):
-    "Next token ids (B,) from last-position logits (B, V): argmax at temperature 0, else a filtered sample."
+    "Next token ids (B,) from last-position logits (B, V): argmax at temperature 0, else a sample."
     if temperature < 0:
         raise ValueError(f"temperature {temperature} must be 0 (greedy) or positive")
     if temperature == 0:
@@ -43,7 +43,7 @@ def sample_next(logits, temperature=0.0, top_k=None, top_p=None, generator=None)
     logits = top_p_filter(top_k_filter(logits.float() / temperature, top_k), top_p)
     return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)  # (B,)
 
-# %% ../nbs/04a_generation.ipynb #775735e0
+# %% ../nbs/04a_generation.ipynb #edae0fc8
 def _stop_fn(stop):
     "`stop` as a callable on a row's new ids: None, a token id, an iterable of ids, or a callable."
     if stop is None:
@@ -57,20 +57,20 @@ def _stop_fn(stop):
 @torch.no_grad()
 def generate(model, tokens, max_new_tokens, temperature=0.0, top_k=None, top_p=None, stop=None,
              use_cache=True, pad_token_id=0, generator=None, first_token_ids=None):
-    "Extend tokens (B, T) by up to max_new_tokens; a row stops when stop(its new ids) is true. Returns (B, T + n)."
+    "Extend tokens (B, T) by up to max_new_tokens (B, T + n); a row ends when stop(its new ids)."
     model.eval()
     tokens = tokens.to(model.lm_head.weight.device)
     B, T = tokens.shape
     limit = model.config.max_position_embeddings
     if T >= limit:
-        raise ValueError(f"a prompt of {T} tokens leaves no room under max_position_embeddings {limit}")
+        raise ValueError(f"a prompt of {T} tokens leaves no room: max_position_embeddings {limit}")
     max_new_tokens = min(max_new_tokens, limit - T)  # positions past the limit do not exist
     stop, done, new = _stop_fn(stop), [False] * B, [[] for _ in range(B)]
     cache = model.new_cache(B, T + max_new_tokens) if use_cache else None
     inputs = tokens  # 1. prefill: the whole prompt
     for _ in range(max_new_tokens):
         logits = model(inputs, cache)[:, -1]  # (B, V): the last position predicts the next token
-        if first_token_ids is not None and not new[0]:  # token healing (below): restrict the first token
+        if first_token_ids is not None and not new[0]:  # token healing (below): limit the first
             allowed = torch.full_like(logits, float("-inf"))
             allowed[:, first_token_ids] = 0.0
             logits = logits + allowed
@@ -86,7 +86,7 @@ def generate(model, tokens, max_new_tokens, temperature=0.0, top_k=None, top_p=N
             break
     return tokens
 
-# %% ../nbs/04a_generation.ipynb #de36036c
+# %% ../nbs/04a_generation.ipynb #66ad6524
 def indent_of(line):
     "Width of a line's leading whitespace (a tab counts as one character)."
     return len(line) - len(line.lstrip(" \t"))
@@ -114,7 +114,8 @@ def _block_end(prompt, completion):
         if not line.strip() or (n == 0 and tail.strip()):
             continue  # blank so far, or the prompt's own last line
         if indent_of(line) < threshold:
-            return len(completion[:max(begins - len(tail) - 1, 0)].rstrip())  # without trailing blanks
+            cut = max(begins - len(tail) - 1, 0)  # the newline before that line
+            return len(completion[:cut].rstrip())  # without trailing blank lines
     return None
 
 
@@ -127,10 +128,11 @@ def stop_index(completion, stop="block", prompt=""):
         return i if i >= 0 else None
     if stop == "block":
         return _block_end(prompt, completion)
-    hits = [i for i in (completion.find(s) for s in ([stop] if isinstance(stop, str) else stop)) if i >= 0]
+    strings = [stop] if isinstance(stop, str) else stop
+    hits = [i for i in (completion.find(s) for s in strings) if i >= 0]
     return min(hits) if hits else None
 
-# %% ../nbs/04a_generation.ipynb #bb60a7b6
+# %% ../nbs/04a_generation.ipynb #8d6ecf9e
 @lru_cache(maxsize=8)
 def token_texts(tokenizer):
     "The text of every token id, cached per tokenizer."
@@ -138,20 +140,20 @@ def token_texts(tokenizer):
 
 
 def heal_prompt(tokenizer, ids):
-    "Drop the prompt's last token: (shorter ids, its text, the ids whose text starts with it); no-op if 1 token."
+    "Drop the prompt's last token: (shorter ids, its text, ids whose text starts with it)."
     if len(ids) < 2:
         return ids, "", None
     tail = tokenizer.decode(ids[-1:])
     allowed = [i for i, text in enumerate(token_texts(tokenizer)) if text.startswith(tail)]
     return ids[:-1], tail, torch.tensor(allowed)
 
-# %% ../nbs/04a_generation.ipynb #a7a8aca6
+# %% ../nbs/04a_generation.ipynb #27df5b64
 def complete(model, tokenizer, prompt, max_new_tokens=64, temperature=0.0, top_k=None, top_p=None,
              stop="block", seed=None, heal=True):
     "Complete the code in prompt: the new text, cut at stop ('line', 'block', 'text' or strings)."
     limit = model.config.max_position_embeddings
     ids = tokenizer(prompt)["input_ids"]
-    ids = ids[-max(limit - max_new_tokens, limit // 2):]  # keep the prompt's end, leave room to generate
+    ids = ids[-max(limit - max_new_tokens, limit // 2):]  # keep the prompt's end, leave room
     ids, tail, first_ids = heal_prompt(tokenizer, ids) if heal else (ids, "", None)
     eos = tokenizer.eos_token_id
 
@@ -168,8 +170,9 @@ def complete(model, tokenizer, prompt, max_new_tokens=64, temperature=0.0, top_k
     generator = None
     if seed is not None:
         generator = torch.Generator(model.lm_head.weight.device).manual_seed(seed)
-    out = generate(model, torch.tensor([ids]), max_new_tokens + (1 if tail else 0), temperature, top_k, top_p,
-                   stop=should_stop, generator=generator, first_token_ids=first_ids)
+    n = max_new_tokens + (1 if tail else 0)  # the healed token is generated again
+    out = generate(model, torch.tensor([ids]), n, temperature, top_k, top_p, stop=should_stop,
+                   generator=generator, first_token_ids=first_ids)
     text = text_of(out[0, len(ids):].tolist())
     cut = stop_index(text, stop, prompt)
     return text if cut is None else text[:cut]
@@ -179,6 +182,7 @@ def load_completer(directory, device=None):
     "The model and tokenizer of a Hugging Face GPT-NeoX directory (as save_pretrained writes it)."
     from transformers import AutoTokenizer
     directory = Path(directory)
-    if not (directory / "tokenizer.json").exists() and not (directory / "tokenizer_config.json").exists():
-        raise FileNotFoundError(f"{directory} holds no tokenizer: save_pretrained(model, dir, tokenizer) writes one")
+    if not any((directory / name).exists() for name in ("tokenizer.json", "tokenizer_config.json")):
+        raise FileNotFoundError(f"{directory} holds no tokenizer: "
+                                f"save_pretrained(model, dir, tokenizer) writes one")
     return load_pretrained(directory, device=device), AutoTokenizer.from_pretrained(str(directory))

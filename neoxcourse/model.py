@@ -11,7 +11,7 @@ __all__ = ['OPTIMIZER_STATE_BYTES', 'HF_CONFIG_FILE', 'HF_MODEL_FILE', 'IGNORED_
            'model_config_from_hf', 'save_pretrained', 'read_hf_state_dict', 'convert_hf_state_dict', 'load_pretrained',
            'check_rotary_exercise']
 
-# %% ../nbs/04_model.ipynb #d7314e3d
+# %% ../nbs/04_model.ipynb #d265e035
 import json
 import math
 from dataclasses import replace
@@ -24,13 +24,13 @@ from torch.utils.checkpoint import checkpoint
 
 from .config import ModelConfig
 
-# %% ../nbs/04_model.ipynb #1382d235
+# %% ../nbs/04_model.ipynb #5d98b239
 def rotate_half(x):
     "Rotate the two halves of the last dimension: (x1, x2) -> (-x2, x1)."
     x1, x2 = x.chunk(2, dim=-1)
     return torch.cat((-x2, x1), dim=-1)
 
-# %% ../nbs/04_model.ipynb #0e6289fe
+# %% ../nbs/04_model.ipynb #1155e1ce
 def rotary_inv_freq(rotary_ndims, base=10000, device=None):
     "The rotary frequencies theta_i = base^(-2i/d) for i < d/2, in float32: shape (d/2,)."
     exponents = torch.arange(0, rotary_ndims, 2, dtype=torch.float32, device=device) / rotary_ndims
@@ -43,7 +43,7 @@ def rotary_cos_sin(positions, inv_freq, dtype=torch.float32):
     emb = torch.cat((freqs, freqs), dim=-1)  # (T, d)
     return emb.cos().to(dtype), emb.sin().to(dtype)
 
-# %% ../nbs/04_model.ipynb #ad32a3a6
+# %% ../nbs/04_model.ipynb #c9f28dc2
 def apply_rotary(x, cos, sin):
     "Rotate the first cos.shape[-1] dims of x (..., T, Dh) by position; pass the rest through."
     d = cos.shape[-1]
@@ -51,13 +51,13 @@ def apply_rotary(x, cos, sin):
     x_rot = x_rot * cos + rotate_half(x_rot) * sin  # (..., T, d), the equation above
     return torch.cat((x_rot, x_pass), dim=-1)  # (..., T, Dh)
 
-# %% ../nbs/04_model.ipynb #79daa9c6
+# %% ../nbs/04_model.ipynb #48ea48ea
 def causal_mask(q_len, kv_len, device=None):
-    "Boolean (q_len, kv_len) mask, True where a query may attend a key; queries are the last q_len positions."
-    q_pos = torch.arange(q_len, device=device)[:, None] + (kv_len - q_len)  # absolute query positions
+    "Boolean (q_len, kv_len) mask: True where a query may attend a key; queries are the last q_len."
+    q_pos = torch.arange(q_len, device=device)[:, None] + (kv_len - q_len)  # absolute positions
     return torch.arange(kv_len, device=device)[None, :] <= q_pos
 
-# %% ../nbs/04_model.ipynb #8cd7b6d2
+# %% ../nbs/04_model.ipynb #d9e56cfd
 def rotary_ndims(model_cfg):
     "Rotated dims per head: int(head_dim * rotary_pct), as GPT-NeoX and transformers compute it."
     return int(model_cfg.head_dim * model_cfg.rotary_pct)
@@ -73,19 +73,22 @@ def check_model_config(model_cfg):
         raise ValueError(f"rotary_pct {model_cfg.rotary_pct} must lie between 0 and 1")
     r = rotary_ndims(model_cfg)
     if r % 2:
-        raise ValueError(f"rotary dimension int(head_dim {h // a} x rotary_pct {model_cfg.rotary_pct}) = {r} "
-                         f"is odd: rotary embeddings turn pairs of dimensions, so it must be even")
+        raise ValueError(f"rotary dimension int(head_dim {h // a} x rotary_pct "
+                         f"{model_cfg.rotary_pct}) = {r} is odd: rotary embeddings turn pairs "
+                         f"of dimensions, so it must be even")
     if model_cfg.seq_length > model_cfg.max_position_embeddings:
         raise ValueError(f"seq_length {model_cfg.seq_length} exceeds max_position_embeddings "
                          f"{model_cfg.max_position_embeddings}")
 
-# %% ../nbs/04_model.ipynb #3daaee07
+# %% ../nbs/04_model.ipynb #d56cda54
 class KVCache:
     "Keys and values of every layer, preallocated for max_length positions; `length` are filled."
     def __init__(self, model_cfg, batch_size, max_length, device=None, dtype=torch.float32):
-        shape = (batch_size, model_cfg.num_attention_heads, max_length, model_cfg.head_dim)  # (B, H, S, Dh)
-        self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(model_cfg.num_layers)]
-        self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(model_cfg.num_layers)]
+        H, Dh = model_cfg.num_attention_heads, model_cfg.head_dim
+        shape = (batch_size, H, max_length, Dh)
+        layers = range(model_cfg.num_layers)
+        self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in layers]
+        self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in layers]
         self.max_length, self.length = max_length, 0
 
     def update(self, layer, k, v):
@@ -97,9 +100,9 @@ class KVCache:
         self.values[layer][:, :, start:end] = v
         return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]  # (B, H, end, Dh)
 
-# %% ../nbs/04_model.ipynb #60ee10d4
+# %% ../nbs/04_model.ipynb #aed66d4f
 class GPTNeoXAttention(nn.Module):
-    "Causal self-attention with GPT-NeoX's fused per-head query/key/value layout and rotary embeddings."
+    "Causal self-attention: GPT-NeoX's fused per-head query/key/value layout, rotary embeddings."
     def __init__(self, model_cfg, layer_index=0):
         super().__init__()
         self.num_heads, self.head_dim = model_cfg.num_attention_heads, model_cfg.head_dim
@@ -109,7 +112,7 @@ class GPTNeoXAttention(nn.Module):
 
     def forward(self, x, cos, sin, cache=None):
         B, T, C = x.shape
-        qkv = self.query_key_value(x).view(B, T, self.num_heads, 3 * self.head_dim)  # (B, T, H, 3 Dh)
+        qkv = self.query_key_value(x).view(B, T, self.num_heads, 3 * self.head_dim)  # B, T, H, 3 Dh
         q, k, v = qkv.transpose(1, 2).chunk(3, dim=-1)  # 3 x (B, H, T, Dh)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         dropout = self.dropout if self.training else 0.0
@@ -122,7 +125,7 @@ class GPTNeoXAttention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, h): heads side by side
         return self.dense(y)
 
-# %% ../nbs/04_model.ipynb #0503e80a
+# %% ../nbs/04_model.ipynb #fc950c14
 class GPTNeoXMLP(nn.Module):
     "Two linear layers with a GELU between them: h -> intermediate_size -> h."
     def __init__(self, model_cfg):
@@ -131,7 +134,7 @@ class GPTNeoXMLP(nn.Module):
         self.dense_4h_to_h = nn.Linear(model_cfg.intermediate_size, model_cfg.hidden_size)
 
     def forward(self, x):
-        return self.dense_4h_to_h(F.gelu(self.dense_h_to_4h(x)))  # (B, T, h) -> (B, T, 4h) -> (B, T, h)
+        return self.dense_4h_to_h(F.gelu(self.dense_h_to_4h(x)))  # (B, T, h) -> (B, T, 4h) -> back
 
 
 def dropout_or_identity(p):
@@ -140,7 +143,7 @@ def dropout_or_identity(p):
 
 
 class GPTNeoXLayer(nn.Module):
-    "One block: attention and MLP, each after its own LayerNorm, added to the residual in parallel or in turn."
+    "One block: attention and MLP after their LayerNorms, added to the residual in parallel or in turn."
     def __init__(self, model_cfg, layer_index=0):
         super().__init__()
         h, eps = model_cfg.hidden_size, model_cfg.layernorm_epsilon
@@ -159,9 +162,9 @@ class GPTNeoXLayer(nn.Module):
         x = x + attn                    # x' = x + Attn(LN1(x)); then x' + MLP(LN2(x'))
         return x + self.post_mlp_dropout(self.mlp(self.post_attention_layernorm(x)))
 
-# %% ../nbs/04_model.ipynb #c118c48c
+# %% ../nbs/04_model.ipynb #a3e3f998
 class RotaryEmbedding(nn.Module):
-    "cos/sin tables for positions; the frequencies are made in float32 at each call, so no cast can round them."
+    "cos/sin tables for positions; frequencies made in float32 at each call: no cast rounds them."
     def __init__(self, model_cfg):
         super().__init__()
         self.rotary_ndims, self.base = rotary_ndims(model_cfg), model_cfg.rotary_emb_base
@@ -177,7 +180,7 @@ class GPTNeoXModel(nn.Module):
         super().__init__()
         self.embed_in = nn.Embedding(model_cfg.vocab_size, model_cfg.hidden_size)
         self.emb_dropout = dropout_or_identity(model_cfg.hidden_dropout)
-        self.layers = nn.ModuleList([GPTNeoXLayer(model_cfg, i) for i in range(model_cfg.num_layers)])
+        self.layers = nn.ModuleList(GPTNeoXLayer(model_cfg, i) for i in range(model_cfg.num_layers))
         self.final_layer_norm = nn.LayerNorm(model_cfg.hidden_size, eps=model_cfg.layernorm_epsilon)
         self.rotary_emb = RotaryEmbedding(model_cfg)
         self.max_position_embeddings = model_cfg.max_position_embeddings
@@ -187,20 +190,22 @@ class GPTNeoXModel(nn.Module):
         B, T = tokens.shape
         start = 0 if cache is None else cache.length  # position of the first token
         if start + T > self.max_position_embeddings:
-            raise ValueError(f"a sequence of {start + T} tokens is longer than max_position_embeddings "
-                             f"{self.max_position_embeddings}: shorten the input or raise the limit")
+            raise ValueError(f"a sequence of {start + T} tokens is longer than "
+                             f"max_position_embeddings {self.max_position_embeddings}: "
+                             f"shorten the input or raise the limit")
         x = self.emb_dropout(self.embed_in(tokens))  # (B, T, h)
-        cos, sin = self.rotary_emb(torch.arange(start, start + T, device=tokens.device), x.dtype)  # (T, d)
+        positions = torch.arange(start, start + T, device=tokens.device)
+        cos, sin = self.rotary_emb(positions, x.dtype)  # (T, d) each, shared by all layers
         for layer in self.layers:
             if self.gradient_checkpointing and self.training and cache is None:
-                x = checkpoint(layer, x, cos, sin, use_reentrant=False)  # keep x only; recompute in backward
+                x = checkpoint(layer, x, cos, sin, use_reentrant=False)  # recomputed in backward
             else:
                 x = layer(x, cos, sin, cache)
         if cache is not None:
             cache.length += T
         return self.final_layer_norm(x)
 
-# %% ../nbs/04_model.ipynb #12c8735e
+# %% ../nbs/04_model.ipynb #e5d1c31b
 def init_std(method, model_cfg):
     "Standard deviation of one of GPT-NeoX's init methods for this width and depth."
     h, L, sigma = model_cfg.hidden_size, model_cfg.num_layers, model_cfg.init_method_std
@@ -225,7 +230,7 @@ class GPTNeoX(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self):
-        "GPT-NeoX init: N(0, std) weights, output projections with their own std, biases 0, norms 1."
+        "GPT-NeoX init: N(0, std) weights, output projections their own std, biases 0, norms 1."
         std = init_std(self.config.init_method, self.config)
         out_std = init_std(self.config.output_layer_init_method, self.config)
         for name, p in self.named_parameters():
@@ -251,30 +256,31 @@ class GPTNeoX(nn.Module):
         return self.lm_head(self.gpt_neox(tokens, cache))  # (B, T, V)
 
     def new_cache(self, batch_size, max_length=None):
-        "An empty KVCache on the model's device and dtype (max_length: the position limit by default)."
+        "An empty KVCache on the model's device and dtype (max_length: the position limit)."
         w = self.lm_head.weight
         return KVCache(self.config, batch_size, max_length or self.config.max_position_embeddings,
                        device=w.device, dtype=w.dtype)
 
-# %% ../nbs/04_model.ipynb #0ffa898b
+# %% ../nbs/04_model.ipynb #cf6ac44b
 def count_parameters(model_cfg):
     "Parameters of GPTNeoX(model_cfg), counted from the config (a tied head counts once)."
-    h, I, V, L = model_cfg.hidden_size, model_cfg.intermediate_size, model_cfg.vocab_size, model_cfg.num_layers
+    h, I, V = model_cfg.hidden_size, model_cfg.intermediate_size, model_cfg.vocab_size
+    L = model_cfg.num_layers
     attention = (h * 3 * h + 3 * h) + (h * h + h)  # query_key_value + dense, with biases
     mlp = (h * I + I) + (I * h + h)                # dense_h_to_4h + dense_4h_to_h
     norms = 2 * 2 * h                              # two LayerNorms, weight and bias
     embeddings = V * h * (1 if model_cfg.tie_word_embeddings else 2)  # embed_in (+ lm_head)
     return embeddings + L * (attention + mlp + norms) + 2 * h  # + final_layer_norm
 
-# %% ../nbs/04_model.ipynb #0a8a6f2b
+# %% ../nbs/04_model.ipynb #4d6339a3
 def flops_per_token(model_cfg, seq_length=None):
-    "Training FLOPs per token (forward + backward) for MFU: 6 N + 12 L h T, N without the input embedding."
+    "Training FLOPs a token (forward + backward) for MFU: 6 N + 12 L h T, N without the embedding."
     T = seq_length or model_cfg.seq_length
     h, L, V = model_cfg.hidden_size, model_cfg.num_layers, model_cfg.vocab_size
     n_matmul = count_parameters(model_cfg) - (0 if model_cfg.tie_word_embeddings else V * h)
     return 6 * n_matmul + 12 * L * h * T
 
-# %% ../nbs/04_model.ipynb #716b3f92
+# %% ../nbs/04_model.ipynb #548563f5
 OPTIMIZER_STATE_BYTES = {"adamw": 8, "adam": 8, "lion": 4, "sgd": 4, "muon": 4, "adafactor": 0,
                          "schedulefree": 8}
 
@@ -283,26 +289,26 @@ def block_activation_bytes_per_token(model_cfg, precision="fp16"):
     "Bytes one token keeps for backward in one block (SDPA: no T x T matrix)."
     h, I = model_cfg.hidden_size, model_cfg.intermediate_size
     b = 2 if precision in ("fp16", "bf16") else 4
-    residual = 4 * h if model_cfg.use_parallel_residual else 8 * h  # fp32 stream (and x' if sequential)
-    # LN1 out, qkv out, rotated q and k, attention out, LN2 out; the MLP's input to GELU and GELU's output
+    residual = 4 * h if model_cfg.use_parallel_residual else 8 * h  # fp32 x (and x' if sequential)
+    # LN1 out, qkv out, rotated q and k, attention out, LN2 out; the MLP's GELU input and output
     return residual + b * (h + 3 * h + 2 * h + h + h) + b * 2 * I
 
 
 def activation_bytes_per_token(model_cfg, precision="fp16"):
-    "Bytes one token keeps for backward when the loss is computed: all blocks and the final LayerNorm."
+    "Bytes one token keeps for backward when the loss is computed: all blocks, the final LayerNorm."
     h, L = model_cfg.hidden_size, model_cfg.num_layers
-    final = 4 * h + (2 if precision in ("fp16", "bf16") else 4) * h  # final LayerNorm's input, head's input
+    final = 4 * h + (2 if precision in ("fp16", "bf16") else 4) * h  # final LN in, head's input
     if model_cfg.checkpoint_activations:  # only each block's fp32 input
         return L * 4 * h + final
     return L * block_activation_bytes_per_token(model_cfg, precision) + final
 
 
 def estimate_memory(model_cfg, micro_batch, precision="fp16", optimizer="adamw", seq_length=None):
-    "Peak bytes of a training step, by part: weights, grads, optimizer_state, activations, logits, total."
-    T = seq_length or model_cfg.seq_length
-    N, tokens, V, h = count_parameters(model_cfg), micro_batch * T, model_cfg.vocab_size, model_cfg.hidden_size
+    "Peak bytes of a training step: weights, grads, optimizer_state, activations, logits, total."
+    tokens = micro_batch * (seq_length or model_cfg.seq_length)
+    N, V, h = count_parameters(model_cfg), model_cfg.vocab_size, model_cfg.hidden_size
     half = precision in ("fp16", "bf16")
-    n_matrix = N - (0 if model_cfg.tie_word_embeddings else V * h)  # weights autocast copies to 16 bits
+    n_matrix = N - (0 if model_cfg.tie_word_embeddings else V * h)  # what autocast copies
     if optimizer.lower() not in OPTIMIZER_STATE_BYTES:
         raise ValueError(f"optimizer {optimizer!r} is not one of {sorted(OPTIMIZER_STATE_BYTES)}")
     est = {"weights": 4 * N + (2 * n_matrix if half else 0),
@@ -310,8 +316,8 @@ def estimate_memory(model_cfg, micro_batch, precision="fp16", optimizer="adamw",
            "optimizer_state": OPTIMIZER_STATE_BYTES[optimizer.lower()] * N,
            "activations": tokens * activation_bytes_per_token(model_cfg, precision),
            "logits": tokens * V * (12 if half else 16) + 4 * V * h}  # + the head's weight gradient
-    # gradients grow in backward as activations and logits are freed: the peak holds the larger of the two;
-    # with checkpointing, a block is recomputed in backward once the logits are gone
+    # gradients grow in backward as activations and logits are freed: the peak holds the larger of
+    # the two; with checkpointing, a block is recomputed in backward once the logits are gone
     recompute = 0
     if model_cfg.checkpoint_activations:
         recompute = tokens * block_activation_bytes_per_token(model_cfg, precision)
@@ -320,15 +326,18 @@ def estimate_memory(model_cfg, micro_batch, precision="fp16", optimizer="adamw",
     return est
 
 
-def largest_micro_batch(model_cfg, memory_bytes, precision="fp16", optimizer="adamw", seq_length=None,
-                        headroom=0.9):
-    "The largest power-of-two micro-batch whose estimate fits in headroom x memory_bytes (0 if none)."
+def largest_micro_batch(model_cfg, memory_bytes, precision="fp16", optimizer="adamw",
+                        seq_length=None, headroom=0.9):
+    "The largest power-of-two micro-batch whose estimate fits headroom x memory_bytes (0 if none)."
+    def fits(mb):
+        total = estimate_memory(model_cfg, mb, precision, optimizer, seq_length)["total"]
+        return total <= headroom * memory_bytes
     mb = 1
-    while estimate_memory(model_cfg, mb, precision, optimizer, seq_length)["total"] <= headroom * memory_bytes:
+    while fits(mb):
         mb *= 2
     return mb // 2
 
-# %% ../nbs/04_model.ipynb #64031e4d
+# %% ../nbs/04_model.ipynb #97822d68
 HF_CONFIG_FILE, HF_MODEL_FILE = "config.json", "model.safetensors"
 
 
@@ -336,7 +345,8 @@ def hf_config_dict(model_cfg, dtype=torch.float32, bos_token_id=None, eos_token_
     "The config.json of transformers' GPTNeoXForCausalLM for this architecture."
     return {"architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox",
             "vocab_size": model_cfg.vocab_size, "hidden_size": model_cfg.hidden_size,
-            "num_hidden_layers": model_cfg.num_layers, "num_attention_heads": model_cfg.num_attention_heads,
+            "num_hidden_layers": model_cfg.num_layers,
+            "num_attention_heads": model_cfg.num_attention_heads,
             "intermediate_size": model_cfg.intermediate_size, "hidden_act": "gelu",
             "max_position_embeddings": model_cfg.max_position_embeddings,
             "rotary_pct": model_cfg.rotary_pct, "rotary_emb_base": model_cfg.rotary_emb_base,
@@ -344,41 +354,47 @@ def hf_config_dict(model_cfg, dtype=torch.float32, bos_token_id=None, eos_token_
                                 "partial_rotary_factor": model_cfg.rotary_pct},
             "use_parallel_residual": model_cfg.use_parallel_residual,
             "tie_word_embeddings": model_cfg.tie_word_embeddings,
-            "layer_norm_eps": model_cfg.layernorm_epsilon, "initializer_range": model_cfg.init_method_std,
-            "attention_dropout": model_cfg.attention_dropout, "hidden_dropout": model_cfg.hidden_dropout,
+            "layer_norm_eps": model_cfg.layernorm_epsilon,
+            "initializer_range": model_cfg.init_method_std,
+            "attention_dropout": model_cfg.attention_dropout,
+            "hidden_dropout": model_cfg.hidden_dropout,
             "attention_bias": True, "use_cache": True,
             "bos_token_id": bos_token_id, "eos_token_id": eos_token_id,
             "dtype": str(dtype).removeprefix("torch.")}
 
 
 def model_config_from_hf(hf_config):
-    "A ModelConfig from a transformers GPT-NeoX config: a dict, a config.json, or a model directory."
+    "A ModelConfig from a transformers GPT-NeoX config: a dict, a config.json or a model directory."
     if not isinstance(hf_config, dict):
         path = Path(hf_config)
         hf_config = json.loads((path / HF_CONFIG_FILE if path.is_dir() else path).read_text())
     c = hf_config
     if c.get("model_type", "gpt_neox") != "gpt_neox":
-        raise ValueError(f"model_type is {c.get('model_type')!r}: only 'gpt_neox' checkpoints load here")
+        raise ValueError(f"model_type is {c.get('model_type')!r}: only 'gpt_neox' loads here")
     if c.get("hidden_act", "gelu") != "gelu":
-        raise ValueError(f"hidden_act {c['hidden_act']!r} is not supported: this model uses exact 'gelu'")
+        raise ValueError(f"hidden_act {c['hidden_act']!r} is not supported: this model uses 'gelu'")
     if not c.get("attention_bias", True):
         raise ValueError("attention_bias false is not supported: this model's attention has biases")
     rope = c.get("rope_parameters") or c.get("rope_scaling") or {}
-    if rope.get("rope_type", rope.get("type", "default")) != "default":
-        raise ValueError(f"rope type {rope.get('rope_type', rope.get('type'))!r} is not supported, only 'default'")
+    rope_type = rope.get("rope_type", rope.get("type", "default"))
+    if rope_type != "default":
+        raise ValueError(f"rope type {rope_type!r} is not supported, only 'default'")
     h, positions = c["hidden_size"], c.get("max_position_embeddings", 2048)
     return ModelConfig(
-        num_layers=c["num_hidden_layers"], hidden_size=h, num_attention_heads=c["num_attention_heads"],
+        num_layers=c["num_hidden_layers"], hidden_size=h,
+        num_attention_heads=c["num_attention_heads"],
         seq_length=positions, max_position_embeddings=positions, vocab_size=c["vocab_size"],
         intermediate_size=c.get("intermediate_size") or 4 * h,
         rotary_pct=rope.get("partial_rotary_factor", c.get("rotary_pct", 0.25)),
         rotary_emb_base=rope.get("rope_theta", c.get("rotary_emb_base", 10000)),
         use_parallel_residual=c.get("use_parallel_residual", True),
         tie_word_embeddings=c.get("tie_word_embeddings", False),
-        layernorm_epsilon=c.get("layer_norm_eps", 1e-5), init_method_std=c.get("initializer_range", 0.02),
-        hidden_dropout=c.get("hidden_dropout", 0.0), attention_dropout=c.get("attention_dropout", 0.0))
+        layernorm_epsilon=c.get("layer_norm_eps", 1e-5),
+        init_method_std=c.get("initializer_range", 0.02),
+        hidden_dropout=c.get("hidden_dropout", 0.0),
+        attention_dropout=c.get("attention_dropout", 0.0))
 
-# %% ../nbs/04_model.ipynb #c8f40927
+# %% ../nbs/04_model.ipynb #a204c227
 def save_pretrained(model, directory, tokenizer=None):
     "Write config.json + model.safetensors (+ tokenizer files): a directory transformers loads."
     from safetensors.torch import save_file
@@ -396,12 +412,12 @@ def save_pretrained(model, directory, tokenizer=None):
         tokenizer.save_pretrained(str(directory))
     return directory
 
-# %% ../nbs/04_model.ipynb #3d9d20aa
+# %% ../nbs/04_model.ipynb #7382632d
 IGNORED_KEYS = ("attention.bias", "attention.masked_bias", "rotary_emb.inv_freq")
 
 
 def read_hf_state_dict(directory):
-    "All tensors of a Hugging Face model directory: one or sharded safetensors, or pytorch_model.bin."
+    "All tensors of a Hugging Face model directory: one or sharded safetensors, or a .bin."
     from safetensors.torch import load_file
     directory = Path(directory)
     index = directory / "model.safetensors.index.json"
@@ -447,14 +463,15 @@ def load_pretrained(directory, device=None, dtype=None):
         model.lm_head.weight = model.gpt_neox.embed_in.weight
     return model.to(device=device, dtype=dtype).eval()
 
-# %% ../nbs/04_model.ipynb #4a13b77b
+# %% ../nbs/04_model.ipynb #a2c1bb3c
 def check_rotary_exercise(rotary):
-    "Check exercise 04: rotary(x, positions, rotary_ndims, base) must match apply_rotary; returns max_abs_error."
+    "Check exercise 04: rotary(x, positions, rotary_ndims, base) must match apply_rotary."
     from neoxcourse.exercises import ExerciseError
     gen = torch.Generator().manual_seed(0)
     worst, hint = 0.0, ""
-    cases = [((2, 4, 16, 32), 8, 10000, 0), ((1, 2, 9, 16), 16, 10000, 5), ((3, 1, 7, 64), 16, 500, 100),
-             ((1, 8, 33, 24), 12, 10000, 0), ((2, 2, 5, 8), 0, 10000, 3)]
+    cases = [((2, 4, 16, 32), 8, 10000, 0), ((1, 2, 9, 16), 16, 10000, 5),  # shape, d, base, start
+             ((3, 1, 7, 64), 16, 500, 100), ((1, 8, 33, 24), 12, 10000, 0),
+             ((2, 2, 5, 8), 0, 10000, 3)]
     for shape, d, base, offset in cases:
         x = torch.randn(shape, generator=gen)
         positions = torch.arange(offset, offset + shape[2])
@@ -470,13 +487,15 @@ def check_rotary_exercise(rotary):
             elif (got[..., :d].norm(dim=-1) - x[..., :d].norm(dim=-1)).abs().max() > 1e-4:
                 hint = "a rotation keeps each vector's length; yours does not (check cos and sin)"
             else:
-                hint = "lengths are kept but angles differ: pair dim i with i + d/2, angle position * base**(-2i/d)"
+                hint = ("lengths are kept but angles differ: pair dim i with i + d/2, "
+                        "angle position * base**(-2i/d)")
         worst = max(worst, err)
     if worst > 1e-4:  # float32 angles up to 100 rad differ by ~1e-5 between correct codes
-        raise ExerciseError(f"largest difference from the library {worst:.2e} (over {len(cases)} cases): {hint}")
+        raise ExerciseError(f"largest difference from the library {worst:.2e} "
+                            f"(over {len(cases)} cases): {hint}")
     return {"max_abs_error": worst, "cases": len(cases)}
 
-# %% ../nbs/04_model.ipynb #da5e7c83
+# %% ../nbs/04_model.ipynb #aa0e43ef
 def _register_exercises():
     from neoxcourse.exercises import Exercise, register_exercise
     register_exercise(Exercise("04_model", "Rotary embeddings", "max_abs_error", False, (0.0, 1e-4),
