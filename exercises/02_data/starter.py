@@ -1,0 +1,24 @@
+"""Exercise 02: a filter for data files. Edit `is_data_file`, then `python starter.py [--submit --name YOU]`."""
+import argparse
+
+from neoxcourse.exercises import check_exercise, submit
+
+
+def is_data_file(text: str) -> bool:
+    "True when `text` is mostly literal data (a table of strings or numbers), not code."
+    # A naive first attempt: many quote characters per line. Improve it.
+    lines = text.splitlines() or [""]
+    return sum(line.count("'") + line.count('"') for line in lines) / len(lines) > 1.5
+
+
+def answer():
+    return is_data_file
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--submit", action="store_true")
+    parser.add_argument("--name")
+    args = parser.parse_args()
+    if args.submit: submit("02_data", answer(), name=args.name)
+    else: check_exercise("02_data", answer())

@@ -1,0 +1,27 @@
+"""Reference solution for exercise 03 (CI checks it): let indentation merge with the word after it.
+
+GPT-2's pre-tokenizer keeps a newline plus indentation apart from the next word, so `\n        return` costs
+at least two tokens. Attaching leading whitespace to the following identifier (or dotted name, with a
+trailing `.`, `(` or `:`) lets BPE learn tokens such as `\n        return` and `self.assert`:
+about 3.42 bytes per token at 2,048 tokens against 3.25 for the plain byte-level BPE.
+"""
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from neoxcourse.config import DataConfig
+from neoxcourse.data import build_corpus
+from neoxcourse.tokenizer import SPECIAL_TOKENS
+
+PATTERN = r"\s*[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*[.(:]?|\s*\d+|\s*[^\s\w]+|\s+"
+
+
+def answer(vocab_size: int = 2048):
+    train = [d.text for d in build_corpus(DataConfig()).train]  # the training split only
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(PATTERN), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=list(SPECIAL_TOKENS),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tokenizer.train_from_iterator(train, trainer)
+    return tokenizer

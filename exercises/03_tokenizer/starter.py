@@ -1,0 +1,22 @@
+"""Exercise 03: the best tokenizer at 2,048 tokens. Edit `answer`, then `python starter.py [--submit --name YOU]`."""
+import argparse
+
+from neoxcourse.config import DataConfig
+from neoxcourse.data import build_corpus
+from neoxcourse.exercises import check_exercise, submit
+from neoxcourse.tokenizer import train_bpe
+
+
+def answer():
+    train = [d.text for d in build_corpus(DataConfig()).train]  # the training split only
+    # Your ideas here: another pre-tokenizer, whitespace handling, min_frequency, ...
+    return train_bpe(train, vocab_size=2048, whitespace="runs")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--submit", action="store_true")
+    parser.add_argument("--name")
+    args = parser.parse_args()
+    if args.submit: submit("03_tokenizer", answer(), name=args.name)
+    else: check_exercise("03_tokenizer", answer())
