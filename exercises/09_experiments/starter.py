@@ -1,0 +1,22 @@
+"""Exercise 09: write tokens_to_reach, then `python starter.py` to check it (`--submit --name YOU` to submit)."""
+import argparse
+
+from neoxcourse.exercises import check_exercise, submit
+
+
+def tokens_to_reach(history, target, tokens_per_step, metric="validation/lm_loss"):
+    "Tokens seen when `metric` first falls to `target` or below (linear between logged rows); None if never."
+    raise NotImplementedError("your code here")
+
+
+def answer():
+    return tokens_to_reach
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--submit", action="store_true")
+    parser.add_argument("--name")
+    args = parser.parse_args()
+    if args.submit: submit("09_experiments", answer(), name=args.name)
+    else: check_exercise("09_experiments", answer())

@@ -1,0 +1,151 @@
+"""Chapter 09 on real offline W&B runs: runs written with wandb.init(mode='offline') in a temporary folder
+are read back, compared (table, curves, report) and ranked on an exercise leaderboard that rejects malformed
+submissions with a reason; sweep files are validated against the configs they train."""
+import math
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("WANDB_SILENT", "true")
+
+from neoxcourse.config import load_config  # noqa: E402
+from neoxcourse.exercises import EXERCISES, Exercise, register_exercise, submit  # noqa: E402
+from neoxcourse import experiments as ex  # noqa: E402
+
+
+def offline_run(folder, **kwargs):
+    import wandb
+    return wandb.init(mode="offline", dir=str(folder), project="neoxcourse-test", reinit="finish_previous",
+                      settings=wandb.Settings(quiet=True), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def lr_runs(tmp_path_factory):
+    """Three training-shaped runs of one group that differ in lr: loss = a + b / sqrt(step)."""
+    folder = tmp_path_factory.mktemp("runs")
+    finals = {}
+    for lr, a in ((1e-3, 2.0), (3e-3, 1.5), (1e-2, 1.8)):
+        run = offline_run(folder, group="lr-test", job_type="train", name=f"adamw-lr{lr}",
+                          config={"lr": lr, "optimizer": {"type": "adamw", "params": {"lr": lr}},
+                                  "train_batch_size": 8, "seq-length": 128, "save": f"ck/{lr}"})
+        for step in range(1, 21):
+            row = {"train/lm_loss": a + 3 / math.sqrt(step)}
+            if step % 5 == 0: row["validation/lm_loss"] = a + 0.1 + 3 / math.sqrt(step)
+            run.log(row, step=step)
+        finals[lr] = a + 3 / math.sqrt(20)
+        run.finish()
+    return folder, finals
+
+
+def test_offline_runs_are_found_and_read_back(lr_runs):
+    folder, finals = lr_runs
+    dirs = ex.find_run_dirs(folder)
+    assert len(dirs) == 3 and all(d.name.startswith("offline-run-") for d in dirs)
+    runs = ex.load_runs(folder)
+    assert sorted(r.config["lr"] for r in runs) == sorted(finals)
+    assert all(r.group == "lr-test" and r.job_type == "train" for r in runs)
+    assert all(len(ex.metric_values(r, "validation/lm_loss")[0]) == 4 for r in runs)
+
+
+def test_compare_table_and_plot(lr_runs, tmp_path):
+    folder, finals = lr_runs
+    runs = ex.load_runs(folder)
+    assert ex.config_differences(runs) == ["lr", "optimizer.params.lr"]   # `save` differs by design: ignored
+    rows = ex.compare_runs(runs)
+    assert [row["lr"] for row in rows] == [3e-3, 1e-2, 1e-3]              # best final train loss first
+    for row in rows: assert row["train/lm_loss"] == pytest.approx(finals[row["lr"]])
+    table = ex.format_table(rows)
+    assert table.splitlines()[0].startswith("| run | group | lr |") and len(table.splitlines()) == 5
+    fig = ex.plot_runs(runs)
+    assert len(fig.axes) == 2 and all(len(ax.lines) == 3 for ax in fig.axes)
+    assert [len(line.get_xdata()) for line in fig.axes[1].lines] == [4, 4, 4]
+    report = ex.write_markdown_report(runs, tmp_path / "report.md", "lr test")
+    assert "| run |" in report.read_text() and report.with_suffix(".png").stat().st_size > 1000
+    speed = ex.token_speedup(runs[0], runs[0], "train/lm_loss")
+    assert speed == pytest.approx(1.0)
+
+
+@pytest.fixture()
+def demo_exercise():
+    def check(x):
+        return {"score": float(x)}
+    register_exercise(Exercise("99_board", "Leaderboard test", "score", True, (0.0, 1.0), check))
+    register_exercise(Exercise("98_low", "Lower is better", "error", False, (0.0, 10.0), lambda x: {"error": float(x)}))
+    yield
+    EXERCISES.pop("99_board"); EXERCISES.pop("98_low")
+
+
+def test_leaderboard_ranks_and_rejects(demo_exercise, tmp_path):
+    for name, score in (("ada", 0.5), ("grace", 0.9), ("alan", 0.7), ("ada", 0.8), ("linus", 0.7)):
+        submit("99_board", score, name=name, mode="offline", dir=tmp_path)
+    cfg = {"exercise": "99_board"}
+    bad = [  # (job_type, group, config, summary, tags) of hand-made runs, and the reason each must get
+        (dict(job_type="train", group="99_board", config=cfg), {"score": 0.99, "learner": "m1"}, "job type"),
+        (dict(job_type="exercise", group="other", config=cfg), {"score": 0.99, "learner": "m2"}, "group is 'other'"),
+        (dict(job_type="exercise", group="99_board"), {"score": 0.99, "learner": "m3", "exercise": "99_board"}, "no config"),
+        (dict(job_type="exercise", group="99_board", config={"exercise": "98_low"}), {"score": 0.9, "learner": "m4"}, "config names"),
+        (dict(job_type="exercise", group="99_board", config=cfg), {"learner": "m5"}, "no 'score'"),
+        (dict(job_type="exercise", group="99_board", config=cfg), {"score": 1.5, "learner": "m6"}, "outside"),
+        (dict(job_type="exercise", group="99_board", config=cfg), {"score": "high", "learner": "m7"}, "not a finite"),
+        (dict(job_type="exercise", group="99_board", config=cfg), {"score": float("nan"), "learner": "m8"}, "not a finite"),
+        (dict(job_type="exercise", group="99_board", config=cfg), {"score": 0.3}, "no learner"),
+    ]
+    for init, summary, _ in bad:
+        run = offline_run(tmp_path, **init)
+        run.summary.update(summary)
+        run.finish()
+    other = offline_run(tmp_path, job_type="exercise", group="98_low", config={"exercise": "98_low"})
+    other.summary.update({"error": 1.0, "learner": "zed"}); other.finish()   # another exercise: not listed
+
+    board = ex.leaderboard("99_board", runs=tmp_path)
+    assert [(s["rank"], s["learner"], s["value"]) for s in board.ranked] == \
+        [(1, "grace", 0.9), (2, "ada", 0.8), (3, "alan", 0.7), (3, "linus", 0.7)]
+    reasons = sorted(r["reason"] for r in board.rejected)
+    assert len(reasons) == len(bad)
+    for _, _, expected in bad:
+        assert any(expected in r for r in reasons), (expected, reasons)
+    assert "zed" not in board.table() and "grace" in board.table() and "rejected" in board.table()
+    assert len(ex.leaderboard("99_board", runs=tmp_path, best_per_learner=False).ranked) == 5
+    low = ex.leaderboard("98_low", runs=ex.load_runs(tmp_path))
+    assert [s["learner"] for s in low.ranked] == ["zed"] and low.rejected == [
+        {"run": low.rejected[0]["run"], "learner": "m4", "reason": "group is '99_board', not the exercise id '98_low'"}]
+
+
+def test_lower_is_better_order(demo_exercise, tmp_path):
+    for name, err in (("a", 3.0), ("b", 1.0), ("c", 2.0)):
+        submit("98_low", err, name=name, mode="offline", dir=tmp_path)
+    assert [s["learner"] for s in ex.leaderboard("98_low", runs=tmp_path).ranked] == ["b", "c", "a"]
+
+
+def test_sweep_files_are_valid():
+    files = sorted((ROOT / "configs" / "sweeps").glob("*.y*ml"))
+    for path in files:
+        sweep = ex.load_sweep(path)
+        assert ex.validate_sweep(sweep) == [], path
+    bad = {"method": "grid", "parameters": {"lr": {"values": ["3e-4"]}, "num-layerz": {"values": [2]}},
+           "command": ["neoxcourse", "sweep-train", str(ROOT / "configs" / "smoke.yml"), "${args_no_hyphens}"]}
+    problems = ex.validate_sweep(bad)
+    assert len(problems) == 2 and "num-layerz" in problems[1] and "'lr' = '3e-4'" in problems[0]
+
+
+def test_conventions_on_the_smoke_config():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfg = load_config(ROOT / "configs" / "smoke.yml")
+    kw = ex.wandb_init_kwargs(cfg)
+    assert kw["group"] == "smoke" and kw["job_type"] == "train"
+    assert kw["name"] == "adamw-lr3e-3-cosine-2x64-b8-s1234"
+    assert kw["tags"][:2] == ["opt:adamw", "sched:cosine"]
+
+
+def test_exercise_09_check_on_the_solution():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("sol09", ROOT / "exercises" / "09_experiments" / "solution.py")
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    result = ex.check_speedup_exercise(mod.answer())
+    assert result["max_relative_error"] < 1e-9 and result["speedup"] == pytest.approx(1.25, abs=0.02)
