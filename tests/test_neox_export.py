@@ -116,3 +116,15 @@ def test_values_gpt_neox_lacks_are_refused_or_translated():
     assert d["lr-decay-style"] == "cosine" and any("wsd" in n for n in notes)
     with pytest.raises(ConfigError, match="no GPT-NeoX counterpart"):
         neox_config(muon, "a", "b", "c", "d")
+
+
+def test_command_line(tmp_path):
+    import subprocess
+    run = lambda *a: subprocess.run([sys.executable, "-m", "neoxcourse.cli", "export-neox", *a], cwd=ROOT,
+                                    capture_output=True, text=True)
+    r = run("configs/smoke.yml", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "neox.yml").exists() and "neox.yml" in r.stdout
+    r = run("configs/smoke.yml", str(tmp_path / "wsd"), "--set", "lr-decay-style=wsd")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "not a GPT-NeoX schedule" in r.stderr
+    assert not (tmp_path / "wsd").exists()       # refused before anything was written
