@@ -43,11 +43,14 @@ def main(argv=None) -> dict:
     problems = read_problems()
     programs = [humaneval_program(p, p["canonical_solution"]) for p in problems.values()]
     limits = SandboxLimits(timeout=10)
+    load_before = os.getloadavg()
     runs = [measure(programs, w, args.repeats, limits) for w in args.workers]
     result = {"benchmark": "sandbox: 164 HumanEval canonical solutions",
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                          "python": sys.version.split()[0], "processor": platform.processor()},
+                          "python": sys.version.split()[0], "processor": platform.processor(),
+                          "load_average_before": [round(x, 2) for x in load_before],
+                          "load_average_after": [round(x, 2) for x in os.getloadavg()]},
               "layers": sandbox_layers(), "limits": {"timeout": limits.timeout, **limits.rlimits()},
               "runs": runs}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
