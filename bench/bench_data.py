@@ -105,7 +105,7 @@ def main():
     cfg = load_config(ROOT / "configs" / "t4.yml")
     tokenizer = load_tokenizer(cfg)
     result = dict(machine=dict(platform=platform.platform(), python=platform.python_version(),
-                               cpus=os.cpu_count()),
+                               cpus=os.cpu_count(), load_average_start=os.getloadavg()),
                   date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     with tempfile.TemporaryDirectory() as tmp:
         result["prepare_stdlib"] = bench_prepare(tmp, include_tests=False)
@@ -114,6 +114,7 @@ def main():
     result["encode"] = bench_encode([d.text for d in corpus.train + corpus.val], tokenizer)
     result["tokenizer"] = bench_tokenizers(cfg, args.quick)
     result["round_trip"] = bench_round_trip(tokenizer)
+    result["machine"]["load_average_end"] = os.getloadavg()  # a shared machine: read throughput with it
     out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"data_cpu{os.cpu_count()}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
