@@ -55,6 +55,16 @@ def test_pass_at_k_equals_the_exact_estimator_on_random_cases():
         pass_at_k(3, 1, 4)                      # k > n: undefined, never reported
 
 
+def test_canonical_solutions_score_pass_at_1_of_one():
+    from neoxcourse.evaluate import humaneval_problems, score_humaneval
+    from neoxcourse.sandbox import SandboxLimits
+    problems = humaneval_problems()
+    canonical = {tid: [p["canonical_solution"]] for tid, p in problems.items()}
+    metrics, rows, samples = score_humaneval(problems, canonical, ks=(1, 10), limits=SandboxLimits(timeout=10))
+    assert metrics == {"humaneval_pass@1": 1.0, "humaneval_problems": 164, "humaneval_samples_per_problem": 1}
+    assert len(rows) == 164 and all(s["passed"] for s in samples)
+
+
 def test_evaluate_any_hf_checkpoint_logs_offline_and_reads_back(tmp_path, foreign_checkpoint):
     cfg = smoke_config(tmp_path)
     metrics = evaluate(cfg, foreign_checkpoint)
