@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['GENERATION_ATTENTION', 'top_k_filter', 'top_p_filter', 'sample_next', 'generate', 'indent_of', 'block_indent',
-           'stop_index', 'token_texts', 'heal_prompt', 'complete', 'load_completer']
+           'stop_index', 'token_texts', 'heal_prompt', 'complete', 'load_completer', 'check_top_p_exercise']
 
-# %% ../nbs/04a_generation.ipynb #35e88cc1
+# %% ../nbs/04a_generation.ipynb #6517c489
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .model import load_pretrained
 
-# %% ../nbs/04a_generation.ipynb #c4dec4ff
+# %% ../nbs/04a_generation.ipynb #2f7bea7f
 def top_k_filter(logits, k):
     "Keep the k largest logits of each row (B, V), -inf elsewhere; k None or 0 keeps all."
     if not k or k >= logits.shape[-1]:
@@ -34,7 +34,7 @@ def top_p_filter(logits, p):
     drop = drop.scatter(-1, order, drop)  # back from sorted to vocabulary order
     return logits.masked_fill(drop, float("-inf"))
 
-# %% ../nbs/04a_generation.ipynb #e1132573
+# %% ../nbs/04a_generation.ipynb #cf7f1864
 def sample_next(logits, temperature=0.0, top_k=None, top_p=None, generator=None):
     "Next token ids (B,) from last-position logits (B, V): argmax at temperature 0, else a sample."
     if temperature < 0:
@@ -44,7 +44,7 @@ def sample_next(logits, temperature=0.0, top_k=None, top_p=None, generator=None)
     logits = top_p_filter(top_k_filter(logits.float() / temperature, top_k), top_p)
     return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)  # (B,)
 
-# %% ../nbs/04a_generation.ipynb #e2e87751
+# %% ../nbs/04a_generation.ipynb #784911c8
 def _stop_fn(stop):
     "`stop` as a callable on a row's new ids: None, a token id, an iterable of ids, or a callable."
     if stop is None:
@@ -91,7 +91,7 @@ def generate(model, tokens, max_new_tokens, temperature=0.0, top_k=None, top_p=N
             break
     return tokens
 
-# %% ../nbs/04a_generation.ipynb #85fc7e66
+# %% ../nbs/04a_generation.ipynb #92fcfce3
 def indent_of(line):
     "Width of a line's leading whitespace (a tab counts as one character)."
     return len(line) - len(line.lstrip(" \t"))
@@ -137,7 +137,7 @@ def stop_index(completion, stop="block", prompt=""):
     hits = [i for i in (completion.find(s) for s in strings) if i >= 0]
     return min(hits) if hits else None
 
-# %% ../nbs/04a_generation.ipynb #4cb33eb0
+# %% ../nbs/04a_generation.ipynb #493200e3
 @lru_cache(maxsize=8)
 def token_texts(tokenizer):
     "The text of every token id, cached per tokenizer."
@@ -152,7 +152,7 @@ def heal_prompt(tokenizer, ids):
     allowed = [i for i, text in enumerate(token_texts(tokenizer)) if text.startswith(tail)]
     return ids[:-1], tail, torch.tensor(allowed)
 
-# %% ../nbs/04a_generation.ipynb #e110307e
+# %% ../nbs/04a_generation.ipynb #43504720
 def complete(model, tokenizer, prompt, max_new_tokens=64, temperature=0.0, top_k=None, top_p=None,
              stop="block", seed=None, heal=True):
     "Complete the code in prompt: the new text, cut at stop ('line', 'block', 'text' or strings)."
@@ -191,3 +191,35 @@ def load_completer(directory, device=None):
         raise FileNotFoundError(f"{directory} holds no tokenizer: "
                                 f"save_pretrained(model, dir, tokenizer) writes one")
     return load_pretrained(directory, device=device), AutoTokenizer.from_pretrained(str(directory))
+
+# %% ../nbs/04a_generation.ipynb #be7dd2e6
+def check_top_p_exercise(top_p):
+    "Check exercise 04a: top_p(logits, p) must keep the same tokens as top_p_filter."
+    from neoxcourse.exercises import ExerciseError
+    gen = torch.Generator().manual_seed(0)
+    rows = agree = 0
+    for V, scale in ((5, 1.0), (50, 3.0), (5000, 1.0), (5000, 8.0)):
+        for p in (0.1, 0.5, 0.9, 0.95, 1.0):
+            logits = torch.randn(8, V, generator=gen) * scale
+            want = top_p_filter(logits, p).isinf()
+            got = top_p(logits.clone(), p)
+            if not isinstance(got, torch.Tensor) or got.shape != logits.shape:
+                raise ExerciseError(f"top_p must return a tensor of shape {tuple(logits.shape)}")
+            got = got.isinf()
+            rows, agree = rows + len(logits), agree + (got == want).all(-1).sum().item()
+            if not torch.equal(got, want):
+                kept, should = (~got).sum(-1), (~want).sum(-1)
+                hint = ("you keep fewer tokens than needed: keep the token whose probability takes the "
+                        "sum past p" if (kept < should).any() else
+                        "you keep too many tokens" if (kept > should).any() else
+                        "the right number of tokens, but not the most likely ones: sort, then map back")
+                raise ExerciseError(f"rows of {V} tokens, p = {p}: {hint}")
+    return {"agreement": agree / rows, "rows": rows}
+
+
+def _register_exercises():
+    from neoxcourse.exercises import Exercise, register_exercise
+    register_exercise(Exercise("04a_generation", "Nucleus (top-p) sampling", "agreement", True, (1.0, 1.0),
+                               check_top_p_exercise))
+
+_register_exercises()
