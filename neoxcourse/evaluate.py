@@ -9,7 +9,7 @@ __all__ = ['HUMANEVAL_STOPS', 'bits_per_byte', 'batch_token_stats', 'validation_
            'exact_pass_at_k', 'humaneval_problems', 'humaneval_completions', 'score_humaneval', 'run_evaluation',
            'log_evaluation', 'evaluate', 'format_metrics', 'read_wandb_table', 'completion_box', 'check_pass_at_k']
 
-# %% ../nbs/08_evaluation.ipynb #7e68b3b7
+# %% ../nbs/08_evaluation.ipynb #dab03545
 import difflib
 import json
 import math
@@ -36,14 +36,14 @@ from .tokenizer import load_tokenizer
 from .tracking import read_offline_run, start_tracking
 from .train import autocast_context, checkpoint_dir, choose_device, choose_precision
 
-# %% ../nbs/08_evaluation.ipynb #782920ac
+# %% ../nbs/08_evaluation.ipynb #db5e3129
 def bits_per_byte(total_nats: float, total_bytes: int) -> float:
     """Summed loss in nats divided by (ln 2 x the bytes it predicted)."""
     if total_bytes <= 0:
         raise ValueError(f"bits per byte needs a positive byte count, got {total_bytes}")
     return total_nats / (math.log(2) * total_bytes)
 
-# %% ../nbs/08_evaluation.ipynb #a3799f81
+# %% ../nbs/08_evaluation.ipynb #5b55d102
 @torch.no_grad()
 def batch_token_stats(logits: torch.Tensor, targets: torch.Tensor) -> dict:
     """Summed loss (nats) and top-1 / top-5 hits of logits (B, T, V) against targets (B, T)."""
@@ -54,7 +54,7 @@ def batch_token_stats(logits: torch.Tensor, targets: torch.Tensor) -> dict:
     return {"nats": nats.item(), "tokens": targets.numel(),
             "top1": hits[..., 0].sum().item(), "top5": hits.any(-1).sum().item()}
 
-# %% ../nbs/08_evaluation.ipynb #a8b4a668
+# %% ../nbs/08_evaluation.ipynb #45cbab32
 def validation_windows(ids: np.ndarray, seq_length: int, max_windows: int | None = None) -> torch.Tensor:
     """Non-overlapping windows (N, seq_length + 1) of a token array; each token is a target once."""
     count = (len(ids) - 1) // seq_length
@@ -68,10 +68,10 @@ def validation_windows(ids: np.ndarray, seq_length: int, max_windows: int | None
 
 @torch.no_grad()
 def token_metrics(model, tokenizer, ids: np.ndarray, seq_length: int, batch_size: int,
-                  max_batches: int | None = None, autocast=None) -> dict:
+                  max_windows: int | None = None, autocast=None) -> dict:
     """Loss, perplexity, bits per byte and top-1 / top-5 accuracy of `model` on the token array `ids`."""
     device = next(model.parameters()).device
-    windows = validation_windows(ids, seq_length, max_batches * batch_size if max_batches else None)
+    windows = validation_windows(ids, seq_length, max_windows)                # (N, T+1)
     total = {"nats": 0.0, "tokens": 0, "top1": 0, "top5": 0}
     was_training = model.training
     model.eval()
@@ -91,7 +91,7 @@ def token_metrics(model, tokenizer, ids: np.ndarray, seq_length: int, batch_size
             "top1_accuracy": total["top1"] / total["tokens"],
             "top5_accuracy": total["top5"] / total["tokens"], "tokens": total["tokens"], "bytes": nbytes}
 
-# %% ../nbs/08_evaluation.ipynb #0f6ebdc7
+# %% ../nbs/08_evaluation.ipynb #f16775cb
 def validation_texts(cfg) -> list:
     """The validation files of the config's prepared data, as text (decoded from val.bin)."""
     data = prepare(cfg, verbose=False)
@@ -113,7 +113,7 @@ def encode_documents(tokenizer, texts: list) -> np.ndarray:
         pieces += [ids, [eos]] if eos is not None else [ids]
     return np.fromiter((t for p in pieces for t in p), dtype=np.int64)
 
-# %% ../nbs/08_evaluation.ipynb #fe24a2e9
+# %% ../nbs/08_evaluation.ipynb #2c6e8401
 def load_for_evaluation(cfg, checkpoint, device=None):
     """(model, tokenizer) from a Hugging Face GPT-NeoX folder, a course checkpoint, or a folder of them."""
     path = Path(checkpoint)
@@ -135,7 +135,7 @@ def load_for_evaluation(cfg, checkpoint, device=None):
     tokenizer = load_tokenizer(path) if (path / "tokenizer.json").exists() else load_tokenizer(cfg)
     return model, tokenizer
 
-# %% ../nbs/08_evaluation.ipynb #965a1103
+# %% ../nbs/08_evaluation.ipynb #646be3fd
 @dataclass
 class LineExample:
     """One line-completion task: a file up to the start of a line, and the line."""
@@ -156,7 +156,7 @@ def line_completion_examples(texts: list, n: int, seed: int = 0, min_context_lin
         examples.append(LineExample("\n".join(lines[:j]) + "\n", lines[j], i, j))
     return examples
 
-# %% ../nbs/08_evaluation.ipynb #a6a6dd35
+# %% ../nbs/08_evaluation.ipynb #f5fed03d
 def exact_match(prediction: str, target: str) -> bool:
     """CodeXGLUE exact match: equal once split on whitespace."""
     return prediction.split() == target.split()
@@ -179,7 +179,7 @@ def line_scores(predictions: list, targets: list) -> dict:
             "line_edit_similarity": sum(map(edit_similarity, predictions, targets)) / n,
             "line_bleu": bleu.score, "line_samples": n}
 
-# %% ../nbs/08_evaluation.ipynb #58310d04
+# %% ../nbs/08_evaluation.ipynb #294de8e8
 def truncate_at_stops(text: str, stops) -> str:
     """`text` up to the earliest of the stop strings."""
     cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
@@ -217,7 +217,7 @@ def complete_lines(model, tokenizer, examples: list, max_new_tokens: int = 64) -
     return [continue_text(model, tokenizer, ex.prefix, 1, max_new_tokens, stops=("\n",))[0]
             for ex in examples]
 
-# %% ../nbs/08_evaluation.ipynb #ba113f21
+# %% ../nbs/08_evaluation.ipynb #ac0853ed
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k of one problem with `n` samples, `c` correct (Chen et al. 2021)."""
     if not (0 <= c <= n and 1 <= k <= n):
@@ -231,7 +231,7 @@ def exact_pass_at_k(n: int, c: int, k: int) -> Fraction:
     """The same estimator computed exactly with binomials, as a reference."""
     return 1 - Fraction(math.comb(n - c, k), math.comb(n, k))
 
-# %% ../nbs/08_evaluation.ipynb #2dfdafc2
+# %% ../nbs/08_evaluation.ipynb #9e74cff5
 HUMANEVAL_STOPS = ("\ndef ", "\nclass ", "\nif ", "\nprint(", "\n#")
 
 
@@ -269,14 +269,16 @@ def score_humaneval(problems: dict, completions: dict, ks=(1, 10, 100), limits=N
     metrics["humaneval_samples_per_problem"] = min((r["n"] for r in rows), default=0)
     return metrics, rows, samples
 
-# %% ../nbs/08_evaluation.ipynb #ecce9e7e
+# %% ../nbs/08_evaluation.ipynb #0bf7b175
 def run_evaluation(cfg, model, tokenizer, autocast=None) -> tuple:
     """(metrics, tables): every evaluation of `model`, sized by `cfg.evaluation`."""
     ev, start = cfg.evaluation, time.perf_counter()
     texts = validation_texts(cfg)
     ids = encode_documents(tokenizer, texts)
-    metrics = token_metrics(model, tokenizer, ids, model.config.seq_length,
-                            cfg.training.micro_batch_size, ev.val_batches, autocast)
+    seq, vocab, micro = model.config.seq_length, model.config.vocab_size, cfg.training.micro_batch_size
+    windows = ev.val_batches * micro if ev.val_batches else None          # None: the whole split
+    batch = max(1, min(micro, (1 << 30) // (4 * seq * vocab)))            # logits of a batch <= 1 GiB
+    metrics = token_metrics(model, tokenizer, ids, seq, batch, windows, autocast)
     lines = line_completion_examples(texts, ev.line_completion_samples, seed=cfg.training.seed)
     predictions = complete_lines(model, tokenizer, lines, ev.max_new_tokens)
     metrics.update(line_scores(predictions, [ex.target for ex in lines]) if lines else {})
@@ -294,7 +296,7 @@ def run_evaluation(cfg, model, tokenizer, autocast=None) -> tuple:
     return metrics, {"humaneval_samples": sample_rows, "humaneval_problems": problem_rows,
                      "line_completions": line_rows}
 
-# %% ../nbs/08_evaluation.ipynb #7546a24c
+# %% ../nbs/08_evaluation.ipynb #7d5a9e9a
 def log_evaluation(cfg, metrics: dict, tables: dict, checkpoint) -> Path | None:
     """Log metrics (summary) and tables to a W&B run of job type 'eval'; return its folder (None: off)."""
     tracker = start_tracking(cfg, checkpoint_dir(cfg), job_type="eval")
@@ -331,7 +333,7 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}"
                      for k, v in metrics.items())
 
-# %% ../nbs/08_evaluation.ipynb #f73abe84
+# %% ../nbs/08_evaluation.ipynb #31e2f3f7
 def read_wandb_table(run_dir, key: str) -> list:
     """The rows (dicts) of table `key` logged in the W&B run folder `run_dir`."""
     record = read_offline_run(run_dir)
@@ -341,7 +343,7 @@ def read_wandb_table(run_dir, key: str) -> list:
     table = json.loads((Path(run_dir) / "files" / refs[-1]["path"]).read_text())
     return [dict(zip(table["columns"], row)) for row in table["data"]]
 
-# %% ../nbs/08_evaluation.ipynb #dcaf5c9f
+# %% ../nbs/08_evaluation.ipynb #683d7c45
 def completion_box(model, tokenizer, max_new_tokens: int = 64, temperature: float = 0.0):
     """An ipywidgets prompt box showing the model's completion; None when no one can use it."""
     headless = any(os.environ.get(v) for v in ("CI", "PAPERMILL_EXECUTION", "NEOXCOURSE_HEADLESS"))
@@ -364,7 +366,7 @@ def completion_box(model, tokenizer, max_new_tokens: int = 64, temperature: floa
     button.on_click(on_click)
     return widgets.VBox([prompt, button, output])
 
-# %% ../nbs/08_evaluation.ipynb #7e0c38a7
+# %% ../nbs/08_evaluation.ipynb #b0f7044d
 def check_pass_at_k(estimator) -> dict:
     """Check an estimator(n, c, k) against the exact binomial form; return its largest error."""
     if not callable(estimator):
