@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['SAMPLE_PROMPTS', 'choose_device', 'choose_precision', 'autocast_context', 'lm_loss', 'accumulate_gradients',
            'optimizer_step', 'micro_batch_candidates', 'memory_estimate', 'estimate_micro_batch', 'find_micro_batch',
-           'choose_micro_batch', 'evaluate_loss', 'greedy_completion', 'Distributed', 'init_distributed', 'my_share',
-           'checkpoint_dir', 'move_aside', 'TrainingError', 'TrainResult', 'train', 'benchmark_steps',
-           'check_accumulation_exercise']
+           'gpu_memory_budget', 'choose_micro_batch', 'evaluate_loss', 'greedy_completion', 'Distributed',
+           'init_distributed', 'my_share', 'checkpoint_dir', 'move_aside', 'TrainingError', 'TrainResult', 'train',
+           'benchmark_steps', 'check_accumulation_exercise']
 
-# %% ../nbs/05_training.ipynb #e40ece09
+# %% ../nbs/05_training.ipynb #231c9837
 import math
 import os
 import time
@@ -34,7 +34,7 @@ from .schedules import build_schedule
 from .tokenizer import load_tokenizer
 from .tracking import model_flops_utilization, peak_flops, start_tracking
 
-# %% ../nbs/05_training.ipynb #77a56728
+# %% ../nbs/05_training.ipynb #1cb893db
 def choose_device(requested: str | None = "auto", local_rank: int = 0) -> torch.device:
     "The training device: the (local_rank-th) GPU when there is one and `requested` is 'auto', else the CPU."
     if requested in (None, "auto"):
@@ -58,12 +58,12 @@ def autocast_context(device: torch.device, precision: str):
     if precision == "fp32": return nullcontext()
     return torch.autocast(device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16)
 
-# %% ../nbs/05_training.ipynb #53df1cbc
+# %% ../nbs/05_training.ipynb #0037534b
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     "Mean next-token cross-entropy in fp32: logits (B, T, V), targets (B, T)."
     return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())  # (B*T, V) vs (B*T,)
 
-# %% ../nbs/05_training.ipynb #a3a89a70
+# %% ../nbs/05_training.ipynb #f896fd6f
 def accumulate_gradients(model, batches: list, scaler, autocast) -> torch.Tensor:
     "Forward and backward over the micro-batches (x, y), adding up gradients of their mean loss; returns that mean."
     total = 0.0
@@ -76,7 +76,7 @@ def accumulate_gradients(model, batches: list, scaler, autocast) -> torch.Tensor
         total = total + loss.detach()
     return total / len(batches)
 
-# %% ../nbs/05_training.ipynb #c0f30971
+# %% ../nbs/05_training.ipynb #8cc7e279
 def optimizer_step(model, optimizer, scaler, clip: float | None) -> tuple[float, bool]:
     "Unscale, clip (returning the norm before clipping), step and update the loss scale; also whether it stepped."
     scaler.unscale_(optimizer)
@@ -89,7 +89,7 @@ def optimizer_step(model, optimizer, scaler, clip: float | None) -> tuple[float,
     stepped = not scaler.is_enabled() or scaler.get_scale() >= scale
     return norm, stepped
 
-# %% ../nbs/05_training.ipynb #8710735b
+# %% ../nbs/05_training.ipynb #7e1efda5
 def micro_batch_candidates(global_batch_size: int, world_size: int = 1) -> list[int]:
     "Micro-batches that divide the per-GPU share of the global batch, largest first."
     if global_batch_size % world_size:
@@ -109,7 +109,7 @@ def estimate_micro_batch(model_cfg, candidates: list[int], precision: str, budge
                and memory_estimate(model_cfg, m, precision, optimizer)["total"] <= budget_bytes]
     return fitting[0] if fitting else candidates[-1]
 
-# %% ../nbs/05_training.ipynb #a5553210
+# %% ../nbs/05_training.ipynb #fde6cb1b
 def find_micro_batch(model, candidates: list[int], seq_length: int, vocab_size: int, device, precision: str,
                      budget_bytes: float, optimizer_bytes: float = 0.0) -> int:
     "The largest candidate whose real forward + backward (plus `optimizer_bytes`) fits `budget_bytes` on the GPU."
@@ -128,7 +128,15 @@ def find_micro_batch(model, candidates: list[int], seq_length: int, vocab_size: 
             torch.cuda.empty_cache()
     return candidates[-1]
 
-# %% ../nbs/05_training.ipynb #4f9bfd19
+# %% ../nbs/05_training.ipynb #35cfc791
+def gpu_memory_budget(device, margin: float = 0.9) -> float:
+    "Bytes this process may still use on `device`: free memory, within any per-process fraction, times `margin`."
+    free, total = torch.cuda.mem_get_info(device)
+    get_fraction = getattr(torch.cuda, "get_per_process_memory_fraction", None)
+    fraction = get_fraction(device) if get_fraction else 1.0
+    allowed = fraction * total - torch.cuda.memory_reserved(device)
+    return margin * min(free, allowed)
+
 def choose_micro_batch(cfg, model, device, precision: str, world_size: int = 1) -> int:
     "Micro-batch for `cfg` on `device`: configured on CPU; on a GPU the largest that fits (estimate or search)."
     t = cfg.training
@@ -137,7 +145,7 @@ def choose_micro_batch(cfg, model, device, precision: str, world_size: int = 1) 
     if device.type != "cuda":
         return requested if requested in candidates else estimate_micro_batch(cfg.model, candidates, precision,
                                                                               float("inf"), requested)
-    budget = 0.9 * torch.cuda.mem_get_info(device)[0]
+    budget = gpu_memory_budget(device)
     if t.find_micro_batch:
         opt_bytes = 12 * sum(p.numel() for p in model.parameters())  # fp32 Adam moments + fp32 grads
         return find_micro_batch(model, candidates, cfg.model.seq_length, cfg.model.vocab_size, device,
@@ -148,7 +156,7 @@ def choose_micro_batch(cfg, model, device, precision: str, world_size: int = 1) 
               f"accumulating {t.global_batch_size // (chosen * world_size)} micro-batches a step.")
     return chosen
 
-# %% ../nbs/05_training.ipynb #a22bb286
+# %% ../nbs/05_training.ipynb #842f7d2d
 SAMPLE_PROMPTS = ["def fibonacci(n):\n", "import os\n\n\ndef list_files(path):\n",
                   "class Stack:\n    def __init__(self):\n"]
 
@@ -180,7 +188,7 @@ def greedy_completion(model, tokenizer, prompt: str, max_new_tokens: int, seq_le
     model.train()
     return tokenizer.decode(ids[0, start:].tolist())
 
-# %% ../nbs/05_training.ipynb #ab6560c1
+# %% ../nbs/05_training.ipynb #ca396302
 @dataclass
 class Distributed:
     "This process's place in a torchrun job (rank 0 of 1 when run alone)."
@@ -214,7 +222,7 @@ def my_share(sampler, n_micro: int, ddp: Distributed, device) -> list:
         if k % ddp.world_size == ddp.rank: batches.append((x.to(device), y.to(device)))
     return batches
 
-# %% ../nbs/05_training.ipynb #caf4765c
+# %% ../nbs/05_training.ipynb #296e83fb
 def checkpoint_dir(cfg) -> Path:
     "The folder checkpoints and the W&B run go to: `save`, moved to Google Drive on Colab when it is mounted."
     save = cfg.resolve(cfg.training.save or "checkpoints")
@@ -225,7 +233,7 @@ def checkpoint_dir(cfg) -> Path:
         save = drive / "neoxcourse" / rel
     return save
 
-# %% ../nbs/05_training.ipynb #d92ee583
+# %% ../nbs/05_training.ipynb #8f9159cf
 def move_aside(save_dir) -> Path | None:
     "Move the checkpoints in `save_dir` into `save_dir/previous-<time>/` (a fresh run starts clean); None if none."
     old = list_checkpoints(save_dir)
@@ -237,7 +245,7 @@ def move_aside(save_dir) -> Path | None:
           f"(train with resume=True, or --resume, to continue them instead).")
     return aside
 
-# %% ../nbs/05_training.ipynb #aeb04dcb
+# %% ../nbs/05_training.ipynb #ecc0e164
 class TrainingError(RuntimeError):
     "Training cannot go on; the message says what to change in the config."
 
@@ -262,7 +270,18 @@ class TrainResult:
     elapsed: float = 0.0
     interrupted: bool = False
 
-# %% ../nbs/05_training.ipynb #d488543f
+    def __str__(self) -> str:
+        "One paragraph for people (the dataclass repr keeps every loss)."
+        fmt = lambda d: f"{d[max(d)]:.4f}" if d else "-"
+        mfu = f", MFU {self.mfu:.1%}" if self.mfu else ""
+        return (f"{'interrupted at' if self.interrupted else 'trained'} iteration {self.iterations} on {self.device} "
+                f"({self.precision}, micro-batch {self.micro_batch_size} x {self.gradient_accumulation_steps}): "
+                f"train loss {fmt(self.losses)}, validation loss {fmt(self.val_losses)}, "
+                f"{self.tokens_seen:,} tokens, {self.tokens_per_sec:,.0f} tokens/s{mfu}, "
+                f"{self.skipped_steps} skipped step(s), {self.elapsed:.1f} s\n"
+                f"checkpoint: {self.checkpoint}\nW&B run: {self.wandb_run_id} ({self.wandb_dir})")
+
+# %% ../nbs/05_training.ipynb #7f069bc1
 def _oom_message(cfg, micro: int, precision: str, device_bytes: int, world_size: int = 1) -> str:
     "What to change after CUDA ran out of memory: the estimate, and a micro-batch half as large."
     est = memory_estimate(cfg.model, micro, precision, cfg.optimizer.type)
@@ -281,7 +300,7 @@ def _nan_message(cfg, step: int, n: int, precision: str) -> str:
             f"at 1.0, lengthen the warmup (--set warmup={max(2 * cfg.schedule.warmup, 0.01):g}){fp32}; "
             f"then resume from the last good checkpoint with --resume.")
 
-# %% ../nbs/05_training.ipynb #1f96d025
+# %% ../nbs/05_training.ipynb #c9bcdfd3
 def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
     "Train the GPT-NeoX of `cfg`; with `resume`, continue from the newest good checkpoint in its `save` folder."
     t = cfg.training
@@ -418,7 +437,7 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
         if ddp.started_here: dist.destroy_process_group()
     return res
 
-# %% ../nbs/05_training.ipynb #1a1a0985
+# %% ../nbs/05_training.ipynb #d92030bc
 def _evaluate(cfg, res, net, optimizer, data, micro, device, autocast, ddp, tracker, tokenizer, step):
     model = net.module if isinstance(net, DistributedDataParallel) else net
     set_train_mode(optimizer, False)  # schedule-free optimizers evaluate at their averaged weights
@@ -438,7 +457,7 @@ def _gpu_memory_gib(device) -> float | None:
 def _device_name(device) -> str | None:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else None
 
-# %% ../nbs/05_training.ipynb #3a9aee14
+# %% ../nbs/05_training.ipynb #249e2a83
 def benchmark_steps(cfg, steps: int = 10, warmup: int = 3, micro_batch: int | None = None) -> dict:
     "Time `steps` optimizer steps of cfg's model on random tokens (after `warmup`): tokens/s, MFU, peak memory."
     device = choose_device(cfg.training.device)
@@ -465,7 +484,7 @@ def benchmark_steps(cfg, steps: int = 10, warmup: int = 3, micro_batch: int | No
             "mfu": model_flops_utilization(tps, flops_per_token(cfg.model), peak),
             "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None}
 
-# %% ../nbs/05_training.ipynb #9d55e08c
+# %% ../nbs/05_training.ipynb #a4716274
 def _relative_error(got: list, want: list, scale: float) -> float:
     return max((g - w).abs().max().item() for g, w in zip(got, want)) / scale
 
