@@ -46,34 +46,40 @@ def t4_emulation():
     torch.backends.cuda.enable_cudnn_sdp(False)
 
 
-def matmul_tflops(n: int = 8192, reps: int = 50) -> float:
-    "Sustained fp16 TFLOP/s of one large square matmul."
-    a, b = (torch.randn(n, n, device="cuda", dtype=torch.float16) for _ in range(2))
-    for _ in range(5): a @ b
-    torch.cuda.synchronize(); tic = time.perf_counter()
+def sync(device):
+    if device.type == "cuda": torch.cuda.synchronize(device)
+
+
+def matmul_tflops(n: int = 8192, reps: int = 50, device=torch.device("cuda")) -> float:
+    "Sustained TFLOP/s of one large square matmul (fp16 on a GPU, fp32 on a CPU)."
+    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    for _ in range(3): a @ b
+    sync(device); tic = time.perf_counter()
     for _ in range(reps): a @ b
-    torch.cuda.synchronize()
+    sync(device)
     return 2 * n**3 * reps / (time.perf_counter() - tic) / 1e12
 
 
-def step_tokens_per_sec(cfg, steps: int = 20, warmup: int = 5) -> float:
+def step_tokens_per_sec(cfg, steps: int = 20, warmup: int = 5, device=torch.device("cuda")) -> float:
     "Tokens/s of the config's full training step on random tokens (the notebook's measurement, longer)."
-    device = torch.device("cuda")
-    autocast = autocast_context(device, "fp16")
+    precision = "fp16" if device.type == "cuda" else "fp32"
+    autocast = autocast_context(device, precision)
     model = GPTNeoX(cfg.model).to(device)
     optimizer = build_optimizer(param_groups(model, cfg.optimizer.weight_decay), cfg.optimizer)
-    scaler = torch.amp.GradScaler("cuda")
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     micro, T = cfg.training.micro_batch_size, cfg.model.seq_length
     batches = [(x, x) for x in (torch.randint(cfg.model.vocab_size, (micro, T), device=device)
                                 for _ in range(cfg.training.global_batch_size // micro))]
     for i in range(warmup + steps):
         if i == warmup:
-            torch.cuda.synchronize(); tic = time.perf_counter()
+            sync(device); tic = time.perf_counter()
         accumulate_gradients(model, batches, scaler, autocast)
         optimizer_step(model, optimizer, scaler, cfg.training.gradient_clipping)
-    torch.cuda.synchronize()
+    sync(device)
     tps = steps * cfg.training.global_batch_size * T / (time.perf_counter() - tic)
-    del model, optimizer; torch.cuda.empty_cache()
+    del model, optimizer
+    if device.type == "cuda": torch.cuda.empty_cache()
     return tps
 
 
