@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['GUARD_SOURCE', 'SandboxLimits', 'SandboxResult', 'namespace_prefix', 'unprivileged_user', 'sandbox_layers',
-           'minimal_env', 'kill_group', 'live_group_members', 'run_program', 'humaneval_program', 'run_programs']
+           'minimal_env', 'kill_group', 'live_group_members', 'run_program', 'humaneval_program', 'run_programs',
+           'self_test']
 
-# %% ../nbs/08a_sandbox.ipynb #86152511
+# %% ../nbs/08a_sandbox.ipynb #8aa16c3e
 import json
 import math
 import os
@@ -23,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from signal import SIGKILL
 
-# %% ../nbs/08a_sandbox.ipynb #c1ea1330
+# %% ../nbs/08a_sandbox.ipynb #161de180
 @dataclass
 class SandboxLimits:
     """What one sample may use."""
@@ -54,7 +55,7 @@ class SandboxResult:
     def passed(self) -> bool:
         return self.status == "passed"
 
-# %% ../nbs/08a_sandbox.ipynb #12547f22
+# %% ../nbs/08a_sandbox.ipynb #91d8b2ba
 GUARD_SOURCE = r'''
 import json, os, resource, runpy, sys
 workdir, program, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -123,7 +124,7 @@ sys.stdout.flush()
 os.write(1, ("\n" + nonce + "\n").encode())              # 5. proof that it ran to the end
 '''
 
-# %% ../nbs/08a_sandbox.ipynb #03f43c8e
+# %% ../nbs/08a_sandbox.ipynb #147db19f
 @lru_cache(maxsize=None)
 def namespace_prefix() -> tuple:
     """The `unshare` command giving a sample new network and PID namespaces, or () if unavailable."""
@@ -166,7 +167,7 @@ def sandbox_layers() -> dict:
     return {"namespaces": bool(namespace_prefix()), "runs_as_nobody": unprivileged_user() is not None,
             "is_root": hasattr(os, "geteuid") and os.geteuid() == 0}
 
-# %% ../nbs/08a_sandbox.ipynb #794d5f80
+# %% ../nbs/08a_sandbox.ipynb #cbc3ed80
 def minimal_env(workdir) -> dict:
     """The only environment variables a sample sees."""
     workdir = str(workdir)
@@ -174,7 +175,7 @@ def minimal_env(workdir) -> dict:
             "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONIOENCODING": "utf-8"}
 
-# %% ../nbs/08a_sandbox.ipynb #160c80fd
+# %% ../nbs/08a_sandbox.ipynb #f23030e6
 def _wait_unreaped(pid: int, timeout: float) -> bool:
     """Wait until process `pid` exits, without reaping it; False if `timeout` passed first."""
     deadline, pause = time.monotonic() + timeout, 0.001
@@ -210,7 +211,7 @@ def live_group_members(pgid: int) -> list:
             members.append(int(entry.name))
     return members
 
-# %% ../nbs/08a_sandbox.ipynb #306e6f54
+# %% ../nbs/08a_sandbox.ipynb #db3c8f01
 def _read(path: Path, limit: int) -> str:
     with open(path, "rb") as f:
         return f.read(limit).decode("utf-8", errors="replace")
@@ -260,13 +261,13 @@ def run_program(program: str, limits: SandboxLimits | None = None) -> SandboxRes
         "passed" if proc.returncode == 0 and ran_to_end else "failed")
     return SandboxResult(status, proc.returncode if finished else None, stdout, stderr, seconds)
 
-# %% ../nbs/08a_sandbox.ipynb #aa33493c
+# %% ../nbs/08a_sandbox.ipynb #bbd3f26c
 def humaneval_program(problem: dict, completion: str) -> str:
     """The program that checks `completion` for a HumanEval `problem`."""
     return (problem["prompt"] + completion + "\n\n" + problem["test"] + "\n\n"
             + f"check({problem['entry_point']})\n")
 
-# %% ../nbs/08a_sandbox.ipynb #363cfc99
+# %% ../nbs/08a_sandbox.ipynb #460e7889
 def run_programs(programs: list, limits: SandboxLimits | None = None,
                  workers: int | None = None) -> list:
     """Run many programs in the sandbox, `workers` at a time (default: one per core), in order."""
@@ -274,3 +275,13 @@ def run_programs(programs: list, limits: SandboxLimits | None = None,
     namespace_prefix(), unprivileged_user()                  # probe once, before the threads start
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda p: run_program(p, limits), programs))
+
+# %% ../nbs/08a_sandbox.ipynb #51f92f7d
+def self_test(limits: SandboxLimits | None = None) -> None:
+    """Raise RuntimeError unless a known-good program passes and a known-bad one fails here."""
+    good = run_program("import math, collections, re\nassert math.gcd(12, 18) == 6\nprint('ok')", limits)
+    bad = run_program("assert 1 + 1 == 3", limits)
+    if not good.passed or bad.status != "failed":
+        raise RuntimeError(f"the sandbox gives wrong verdicts on this machine (known-good: {good.status}, "
+                           f"known-bad: {bad.status}; layers {sandbox_layers()}); stderr of the good one: "
+                           f"{good.stderr[-500:]!r}. pass@k would be meaningless: fix this first.")

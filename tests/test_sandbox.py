@@ -16,7 +16,7 @@ import pytest
 
 from neoxcourse import sandbox
 from neoxcourse.sandbox import (SandboxLimits, humaneval_program, run_program, run_programs,
-                                sandbox_layers)
+                                sandbox_layers, self_test)
 
 FAST = SandboxLimits(timeout=3)
 
@@ -73,6 +73,13 @@ def test_honest_program_passes_and_may_use_its_own_directory():
     result = run_program(program, FAST)
     assert result.status == "passed", result.stderr
     assert result.stdout.strip() == "ok True"
+
+
+def test_self_test_passes_here_and_catches_a_broken_sandbox(monkeypatch):
+    self_test(FAST)
+    monkeypatch.setattr(sys, "executable", "/bin/false")             # an interpreter that cannot run
+    with pytest.raises(RuntimeError, match="wrong verdicts"):
+        self_test(FAST)
 
 
 def test_early_exit_is_not_a_pass():
