@@ -9,11 +9,12 @@ flash and cuDNN attention kernels off (they need compute capability 8.0; a T4 is
 memory-efficient kernel there), fp16 autocast with GradScaler (no bf16). It reproduces what fits and which
 kernels run, not a T4's speed: tokens/s are this GPU's, and the T4 figure is estimated from MFU.
 
-Writes `train_gpu.json` to --out: GPU name, torch version, date, the resolved settings, tokens/s of the loop
-(data, evaluation and checkpoints included) and of the model alone (`benchmark_steps`), MFU, peak memory, the
-loss curve, the validation losses, the largest micro-batch that fits the cap (measured, and as chapter
-04's estimate predicts it), and a resume check: the smoke config stopped at step 7 and resumed, against a
-straight run, in fp16 with GradScaler (equal within about 1e-3 on a GPU; bit for bit on a CPU).
+Writes `train_loop_t4_emulation.json` (with --no-emulate: `train_loop_gpu.json`) to --out: GPU name, torch
+version, date, the resolved settings, tokens/s of the loop (data, evaluation and checkpoints included) and of
+the model alone (`benchmark_steps`), MFU, peak memory, the loss curve, the validation losses, the largest
+micro-batch that fits the cap (measured, and as chapter 04's estimate predicts it), and a resume check: the
+smoke config stopped at step 7 and resumed, against a straight run, in fp16 with GradScaler (bit for bit on
+an H200 on 2026-11-29; a GPU need only agree within about 1e-3).
 """
 import argparse
 import datetime
@@ -75,7 +76,7 @@ def resume_check(save: Path, iters: int = 12, stop: int = 7) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", required=True, help="folder for train_gpu.json")
+    p.add_argument("--out", required=True, help="folder for the JSON results")
     p.add_argument("--config", default=str(ROOT / "configs" / "t4.yml"))
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--no-emulate", action="store_true", help="use the GPU as it is (no T4 emulation)")
@@ -128,7 +129,7 @@ def main() -> int:
         "loss": {"first": result.losses.get(1), "last": result.losses.get(result.iterations),
                  "curve": result.losses, "validation": result.val_losses},
     }
-    path = out / "train_gpu.json"
+    path = out / ("train_loop_t4_emulation.json" if emulation else "train_loop_gpu.json")
     path.write_text(json.dumps(report, indent=1))
     print(json.dumps({k: v for k, v in report.items() if k != "loss"}, indent=1))
     print(f"loss {report['loss']['first']:.3f} -> {report['loss']['last']:.3f} after {result.iterations} steps; "
