@@ -177,3 +177,11 @@ def test_exercise_submissions_reach_the_leaderboard(tmp_path, monkeypatch):
     for e in exercises.values():   # every exercise's metadata lets a leaderboard rank it
         lo, hi = e.bounds
         assert e.metric and isinstance(e.higher_is_better, bool) and lo <= hi, e.id
+
+
+def test_readme_lists_every_exercise_on_the_learners_path():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("<!-- path:begin -->")[1].split("<!-- path:end -->")[0]
+    folders = sorted(p.name for p in (ROOT / "exercises").iterdir() if p.is_dir() and p.name[:2].isdigit())
+    missing = [f for f in folders if f"`{f}`" not in section]
+    assert not missing, f"README's learner's path lacks {missing}"
