@@ -11,7 +11,7 @@ __all__ = ['OPTIMIZER_STATE_BYTES', 'HF_CONFIG_FILE', 'HF_MODEL_FILE', 'IGNORED_
            'model_config_from_hf', 'save_pretrained', 'read_hf_state_dict', 'convert_hf_state_dict', 'load_pretrained',
            'check_rotary_exercise']
 
-# %% ../nbs/04_model.ipynb #2b9befc7
+# %% ../nbs/04_model.ipynb #fd67fa30
 import json
 import math
 from dataclasses import replace
@@ -24,13 +24,13 @@ from torch.utils.checkpoint import checkpoint
 
 from .config import ModelConfig
 
-# %% ../nbs/04_model.ipynb #bf810912
+# %% ../nbs/04_model.ipynb #076e5f90
 def rotate_half(x):
     "Rotate the two halves of the last dimension: (x1, x2) -> (-x2, x1)."
     x1, x2 = x.chunk(2, dim=-1)
     return torch.cat((-x2, x1), dim=-1)
 
-# %% ../nbs/04_model.ipynb #e5fc00b1
+# %% ../nbs/04_model.ipynb #58869db3
 def rotary_inv_freq(rotary_ndims, base=10000, device=None):
     "The rotary frequencies theta_i = base^(-2i/d) for i < d/2, in float32: shape (d/2,)."
     exponents = torch.arange(0, rotary_ndims, 2, dtype=torch.float32, device=device) / rotary_ndims
@@ -43,7 +43,7 @@ def rotary_cos_sin(positions, inv_freq, dtype=torch.float32):
     emb = torch.cat((freqs, freqs), dim=-1)  # (T, d)
     return emb.cos().to(dtype), emb.sin().to(dtype)
 
-# %% ../nbs/04_model.ipynb #8edd7424
+# %% ../nbs/04_model.ipynb #7bf348c0
 def apply_rotary(x, cos, sin):
     "Rotate the first cos.shape[-1] dims of x (..., T, Dh) by position; pass the rest through."
     d = cos.shape[-1]
@@ -51,13 +51,13 @@ def apply_rotary(x, cos, sin):
     x_rot = x_rot * cos + rotate_half(x_rot) * sin  # (..., T, d), the equation above
     return torch.cat((x_rot, x_pass), dim=-1)  # (..., T, Dh)
 
-# %% ../nbs/04_model.ipynb #b38e3ed1
+# %% ../nbs/04_model.ipynb #ab3eeced
 def causal_mask(q_len, kv_len, device=None):
     "Boolean (q_len, kv_len) mask: True where a query may attend a key; queries are the last q_len."
     q_pos = torch.arange(q_len, device=device)[:, None] + (kv_len - q_len)  # absolute positions
     return torch.arange(kv_len, device=device)[None, :] <= q_pos
 
-# %% ../nbs/04_model.ipynb #281782b4
+# %% ../nbs/04_model.ipynb #71b58126
 def rotary_ndims(model_cfg):
     "Rotated dims per head: int(head_dim * rotary_pct), as GPT-NeoX and transformers compute it."
     return int(model_cfg.head_dim * model_cfg.rotary_pct)
@@ -80,7 +80,7 @@ def check_model_config(model_cfg):
         raise ValueError(f"seq_length {model_cfg.seq_length} exceeds max_position_embeddings "
                          f"{model_cfg.max_position_embeddings}")
 
-# %% ../nbs/04_model.ipynb #789c0e33
+# %% ../nbs/04_model.ipynb #4d605587
 class KVCache:
     "Keys and values of every layer, preallocated for max_length positions; `length` are filled."
     def __init__(self, model_cfg, batch_size, max_length, device=None, dtype=torch.float32):
@@ -101,7 +101,7 @@ class KVCache:
         keys, values = self.keys[layer][:, :, :end], self.values[layer][:, :, :end]  # (B, H, end, Dh)
         return keys.to(k.dtype), values.to(v.dtype)  # as the new ones (under autocast: 16 bits)
 
-# %% ../nbs/04_model.ipynb #ea36c93f
+# %% ../nbs/04_model.ipynb #5e0edb50
 class GPTNeoXAttention(nn.Module):
     "Causal self-attention: GPT-NeoX's fused per-head query/key/value layout, rotary embeddings."
     def __init__(self, model_cfg, layer_index=0):
@@ -126,7 +126,7 @@ class GPTNeoXAttention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, h): heads side by side
         return self.dense(y)
 
-# %% ../nbs/04_model.ipynb #b7125595
+# %% ../nbs/04_model.ipynb #bee26968
 class GPTNeoXMLP(nn.Module):
     "Two linear layers with a GELU between them: h -> intermediate_size -> h."
     def __init__(self, model_cfg):
@@ -163,7 +163,7 @@ class GPTNeoXLayer(nn.Module):
         x = x + attn                    # x' = x + Attn(LN1(x)); then x' + MLP(LN2(x'))
         return x + self.post_mlp_dropout(self.mlp(self.post_attention_layernorm(x)))
 
-# %% ../nbs/04_model.ipynb #95fabcfd
+# %% ../nbs/04_model.ipynb #a5a7d2cd
 class RotaryEmbedding(nn.Module):
     "cos/sin tables for positions; frequencies made in float32 at each call: no cast rounds them."
     def __init__(self, model_cfg):
@@ -206,7 +206,7 @@ class GPTNeoXModel(nn.Module):
             cache.length += T
         return self.final_layer_norm(x)
 
-# %% ../nbs/04_model.ipynb #b94e1b0a
+# %% ../nbs/04_model.ipynb #559f1c28
 def init_std(method, model_cfg):
     "Standard deviation of one of GPT-NeoX's init methods for this width and depth."
     h, L, sigma = model_cfg.hidden_size, model_cfg.num_layers, model_cfg.init_method_std
@@ -262,7 +262,7 @@ class GPTNeoX(nn.Module):
         return KVCache(self.config, batch_size, max_length or self.config.max_position_embeddings,
                        device=w.device, dtype=w.dtype)
 
-# %% ../nbs/04_model.ipynb #e47121a2
+# %% ../nbs/04_model.ipynb #d282486b
 def count_parameters(model_cfg):
     "Parameters of GPTNeoX(model_cfg), counted from the config (a tied head counts once)."
     h, I, V = model_cfg.hidden_size, model_cfg.intermediate_size, model_cfg.vocab_size
@@ -273,7 +273,7 @@ def count_parameters(model_cfg):
     embeddings = V * h * (1 if model_cfg.tie_word_embeddings else 2)  # embed_in (+ lm_head)
     return embeddings + L * (attention + mlp + norms) + 2 * h  # + final_layer_norm
 
-# %% ../nbs/04_model.ipynb #b67f064e
+# %% ../nbs/04_model.ipynb #0c7d18f1
 def flops_per_token(model_cfg, seq_length=None):
     "Training FLOPs a token (forward + backward) for MFU: 6 N + 12 L h T, N without the embedding."
     T = seq_length or model_cfg.seq_length
@@ -281,7 +281,7 @@ def flops_per_token(model_cfg, seq_length=None):
     n_matmul = count_parameters(model_cfg) - (0 if model_cfg.tie_word_embeddings else V * h)
     return 6 * n_matmul + 12 * L * h * T
 
-# %% ../nbs/04_model.ipynb #e2b40275
+# %% ../nbs/04_model.ipynb #412fbcb3
 OPTIMIZER_STATE_BYTES = {"adamw": 8, "adam": 8, "lion": 4, "sgd": 4, "muon": 4, "adafactor": 0,
                          "schedulefree": 8}
 
@@ -338,7 +338,7 @@ def largest_micro_batch(model_cfg, memory_bytes, precision="fp16", optimizer="ad
         mb *= 2
     return mb // 2
 
-# %% ../nbs/04_model.ipynb #adb25c9d
+# %% ../nbs/04_model.ipynb #a1c65552
 HF_CONFIG_FILE, HF_MODEL_FILE = "config.json", "model.safetensors"
 
 
@@ -395,7 +395,7 @@ def model_config_from_hf(hf_config):
         hidden_dropout=c.get("hidden_dropout", 0.0),
         attention_dropout=c.get("attention_dropout", 0.0))
 
-# %% ../nbs/04_model.ipynb #76e27289
+# %% ../nbs/04_model.ipynb #8a1c7cd2
 def save_pretrained(model, directory, tokenizer=None):
     "Write config.json + model.safetensors (+ tokenizer files): a directory transformers loads."
     from safetensors.torch import save_file
@@ -413,7 +413,7 @@ def save_pretrained(model, directory, tokenizer=None):
         tokenizer.save_pretrained(str(directory))
     return directory
 
-# %% ../nbs/04_model.ipynb #8c40536c
+# %% ../nbs/04_model.ipynb #5433be8a
 IGNORED_KEYS = ("attention.bias", "attention.masked_bias", "rotary_emb.inv_freq")
 
 
@@ -464,7 +464,7 @@ def load_pretrained(directory, device=None, dtype=None):
         model.lm_head.weight = model.gpt_neox.embed_in.weight
     return model.to(device=device, dtype=dtype).eval()
 
-# %% ../nbs/04_model.ipynb #cb8ff95b
+# %% ../nbs/04_model.ipynb #9b085847
 def check_rotary_exercise(rotary):
     "Check exercise 04: rotary(x, positions, rotary_ndims, base) must match apply_rotary."
     from neoxcourse.exercises import ExerciseError
@@ -496,7 +496,7 @@ def check_rotary_exercise(rotary):
                             f"(over {len(cases)} cases): {hint}")
     return {"max_abs_error": worst, "cases": len(cases)}
 
-# %% ../nbs/04_model.ipynb #4e9809d1
+# %% ../nbs/04_model.ipynb #973b1385
 def _register_exercises():
     from neoxcourse.exercises import Exercise, register_exercise
     register_exercise(Exercise("04_model", "Rotary embeddings", "max_abs_error", False, (0.0, 1e-4),
