@@ -221,6 +221,8 @@ def main(argv=None):
     p.add_argument("--memory", action="store_true", help="memory estimate against measured peaks")
     p.add_argument("--cpu-smoke", action="store_true", help="CPU step time of configs/smoke.yml")
     p.add_argument("--tag", default="")
+    p.add_argument("--t4-recipe", action="store_true",
+                   help="tokens/s and peak memory of configs/t4.yml's model at several micro-batches")
     p.add_argument("--profile", nargs="*", default=[], help="variant names to profile (top CUDA kernels)")
     a = p.parse_args(argv)
     out_dir = Path(a.out); out_dir.mkdir(parents=True, exist_ok=True)
@@ -232,6 +234,22 @@ def main(argv=None):
                                             device="cpu")
         result["cpu_smoke"]["config"] = "configs/smoke.yml"
         name = "cpu_smoke.json"
+    elif a.t4_recipe:
+        if a.t4: t4_emulation()
+        mcfg = load_config(ROOT / "configs" / "t4.yml").model
+        result.update({"mode": "t4_emulation" if a.t4 else "full_gpu", "config": "configs/t4.yml",
+                       "params": count_parameters(mcfg), "flops_per_token": flops_per_token(mcfg), "micro_batches": {}})
+        for mb in (8, 16, 32, 64):
+            for name in ("neoxcourse", "neoxcourse_compile_fused_loss_cudagraphs"):
+                make, loss, cm, cl, *mode = variants(mcfg)[name]
+                try:
+                    r = time_training(make, loss, mcfg, mb, a.steps, a.warmup, cm, cl, mode=mode[0] if mode else None)
+                except Exception as e:
+                    r = {"error": f"{type(e).__name__}: {e}"[:200]}
+                    torch.cuda.empty_cache()
+                result["micro_batches"][f"{name}@{mb}"] = r
+                print(name, mb, json.dumps(r), flush=True)
+        name = "t4_recipe_micro_batch.json"
     else:
         if a.t4: t4_emulation()
         mcfg = reference_model_config()

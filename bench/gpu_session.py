@@ -127,7 +127,7 @@ def experiment(out: Path, work: Path, iters: int, seeds: int, arms=None, max_lrs
     for r in ok:
         if r["arm"] not in best or r["final_val_loss"] < best[r["arm"]]["final_val_loss"]: best[r["arm"]] = r
     leaders = sorted(best.values(), key=lambda r: r["final_val_loss"])[:2]
-    for r in leaders:
+    for r in leaders if seeds > 1 else []:
         overrides = next(o for label, o, _ in ARMS if label == r["arm"])
         for seed in range(1, seeds): one(r["arm"], overrides, r["lr"], 1234 + seed)
 
@@ -151,8 +151,13 @@ def main(argv=None):
     p.add_argument("--arms", nargs="*")
     p.add_argument("--max-lrs", type=int, default=3)
     p.add_argument("--micro", type=int, default=16)
+    p.add_argument("--grid", nargs="*", default=[], help="arm=lr1,lr2 replaces that arm's learning rates")
     a = p.parse_args(argv)
     CONFIG = Path(a.config)
+    for item in a.grid:
+        arm, lrs = item.split("=")
+        for i, (label, o, g) in enumerate(ARMS):
+            if label == arm: ARMS[i] = (label, o, [float(x) for x in lrs.split(",")])
     out, work = Path(a.out), Path(a.work)
     out.mkdir(parents=True, exist_ok=True); work.mkdir(parents=True, exist_ok=True)
     checkpoint = None
