@@ -185,3 +185,38 @@ def test_readme_lists_every_exercise_on_the_learners_path():
     folders = sorted(p.name for p in (ROOT / "exercises").iterdir() if p.is_dir() and p.name[:2].isdigit())
     missing = [f for f in folders if f"`{f}`" not in section]
     assert not missing, f"README's learner's path lacks {missing}"
+
+
+def test_online_path_through_a_stand_in_api(demo_exercise, monkeypatch):
+    """No network here: wandb.Api is replaced by a stand-in with the public API's shape, to exercise the
+    conversion in api_runs and the leaderboard's online branch (its filter included)."""
+    import wandb
+
+    class Summary(dict):
+        pass
+
+    class FakeRun:
+        def __init__(self, id, group, job_type, tags, config, summary):
+            self.id, self.project, self.group, self.job_type, self.tags = id, "neoxcourse", group, job_type, tags
+            self.config, self.summary, self.path = config, Summary(summary), ["team", "neoxcourse", id]
+        def history(self, samples=500, pandas=True):
+            assert pandas is False
+            return [{"_step": 1, "score": self.summary.get("score")}]
+
+    seen = {}
+    class FakeApi:
+        def runs(self, path, filters=None):
+            seen["path"], seen["filters"] = path, filters
+            return [FakeRun("a1", "99_board", "exercise", ["ada"], {"exercise": "99_board"}, {"score": 0.4, "learner": "ada"}),
+                    FakeRun("b2", "99_board", "exercise", ["bob"], {"exercise": "99_board"}, {"score": 0.8, "learner": "bob"}),
+                    FakeRun("c3", "99_board", "train", ["eve"], {"exercise": "99_board"}, {"score": 0.9, "learner": "eve"})]
+
+    monkeypatch.setattr(wandb, "Api", FakeApi)
+    monkeypatch.setenv("WANDB_ENTITY", "team")
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    board = ex.leaderboard("99_board")
+    assert seen["path"] == "team/neoxcourse"
+    assert seen["filters"] == {"$or": [{"group": "99_board"}, {"config.exercise": "99_board"}]}
+    assert [s["learner"] for s in board.ranked] == ["bob", "ada"] and board.rejected[0]["learner"] == "eve"
+    runs = ex.api_runs(filters={"group": "99_board"})
+    assert runs[0].path == Path("team/neoxcourse/a1") and runs[0].history[0]["score"] == 0.4
