@@ -310,13 +310,14 @@ def system_python(monkeypatch):
     if os.geteuid() != 0 or not SYSTEM_PYTHON.exists():
         pytest.skip("needs root and a system Python of the same version")
     monkeypatch.setattr(sys, "executable", str(SYSTEM_PYTHON))
-    sandbox.unprivileged_user.cache_clear()
+    sandbox.drop_prefix.cache_clear()
     yield
-    sandbox.unprivileged_user.cache_clear()
+    sandbox.drop_prefix.cache_clear()
 
 
 def test_runs_as_nobody_where_it_can(system_python, victim):
-    assert sandbox_layers()["runs_as_nobody"]
+    layers = sandbox_layers()
+    assert layers["runs_as_nobody"] and not layers["nobody_reads_all_files"]   # no capability left
     result = run_program("import os\nprint(os.getuid(), os.getgid(), os.getgroups())", FAST)
     assert result.status == "passed", result.stderr
     assert result.stdout.split()[:2] == ["65534", "65534"]
@@ -329,3 +330,32 @@ def test_canonical_solutions_pass_as_nobody(system_python):
     problems = list(read_problems().values())[::8]
     results = run_programs([humaneval_program(p, p["canonical_solution"]) for p in problems], FAST)
     assert all(r.passed for r in results), [r.stderr[-300:] for r in results if not r.passed]
+
+
+ESCAPE = """import gc
+for obj in gc.get_objects():
+    if callable(obj) and getattr(obj, "__name__", "") == "_hook":
+        obj.__globals__["ALLOWED"] = "/"
+open({v!r}, "w").write("pwned")
+"""
+
+
+def test_guard_escape_is_stopped_by_the_kernel_where_it_runs_as_nobody(victim):
+    """The audit hook can be defeated from inside (documented); the uid change still holds."""
+    if not sandbox_layers()["runs_as_nobody"]:
+        pytest.skip("no `nobody` layer here: the guard alone is escapable (see chapter 08a)")
+    result = assert_contained(ESCAPE.format(v=str(victim)))
+    assert "Permission denied" in result.stderr
+    assert victim.read_text() == "do not touch"
+
+
+def test_as_nobody_it_cannot_signal_our_processes_even_past_the_guard():
+    if not sandbox_layers()["runs_as_nobody"]:
+        pytest.skip("no `nobody` layer here")
+    program = ("import gc\nfor obj in gc.get_objects():\n"
+               "    if callable(obj) and getattr(obj, '__name__', '') == '_hook':\n"
+               "        obj.__globals__['FORBIDDEN'] = set()\n"
+               f"import os, signal\nos.kill({os.getpid()}, signal.SIGTERM)")
+    result = assert_contained(program)
+    # the kernel refuses: not ours to signal (uid), or not even visible (PID namespace)
+    assert "Operation not permitted" in result.stderr or "No such process" in result.stderr
