@@ -9,7 +9,7 @@ __all__ = ['HUMANEVAL_STOPS', 'bits_per_byte', 'batch_token_stats', 'validation_
            'exact_pass_at_k', 'humaneval_problems', 'humaneval_completions', 'score_humaneval', 'run_evaluation',
            'log_evaluation', 'evaluate', 'format_metrics', 'read_wandb_table', 'completion_box', 'check_pass_at_k']
 
-# %% ../nbs/08_evaluation.ipynb #9cd5e2e2
+# %% ../nbs/08_evaluation.ipynb #272d1555
 import difflib
 import json
 import math
@@ -36,14 +36,14 @@ from .tokenizer import load_tokenizer
 from .tracking import read_offline_run, start_tracking
 from .train import autocast_context, checkpoint_dir, choose_device, choose_precision
 
-# %% ../nbs/08_evaluation.ipynb #935a0285
+# %% ../nbs/08_evaluation.ipynb #d0fef348
 def bits_per_byte(total_nats: float, total_bytes: int) -> float:
     """Summed loss in nats divided by (ln 2 x the bytes it predicted)."""
     if total_bytes <= 0:
         raise ValueError(f"bits per byte needs a positive byte count, got {total_bytes}")
     return total_nats / (math.log(2) * total_bytes)
 
-# %% ../nbs/08_evaluation.ipynb #5493c440
+# %% ../nbs/08_evaluation.ipynb #ec6f12ea
 @torch.no_grad()
 def batch_token_stats(logits: torch.Tensor, targets: torch.Tensor) -> dict:
     """Summed loss (nats) and top-1 / top-5 hits of logits (B, T, V) against targets (B, T)."""
@@ -54,7 +54,7 @@ def batch_token_stats(logits: torch.Tensor, targets: torch.Tensor) -> dict:
     return {"nats": nats.item(), "tokens": targets.numel(),
             "top1": hits[..., 0].sum().item(), "top5": hits.any(-1).sum().item()}
 
-# %% ../nbs/08_evaluation.ipynb #9d31ab1b
+# %% ../nbs/08_evaluation.ipynb #46114424
 def validation_windows(ids: np.ndarray, seq_length: int, max_windows: int | None = None) -> torch.Tensor:
     """Non-overlapping windows (N, seq_length + 1) of a token array; each token is a target once."""
     count = (len(ids) - 1) // seq_length
@@ -91,7 +91,7 @@ def token_metrics(model, tokenizer, ids: np.ndarray, seq_length: int, batch_size
             "top1_accuracy": total["top1"] / total["tokens"],
             "top5_accuracy": total["top5"] / total["tokens"], "tokens": total["tokens"], "bytes": nbytes}
 
-# %% ../nbs/08_evaluation.ipynb #53029f23
+# %% ../nbs/08_evaluation.ipynb #60ce2284
 def validation_texts(cfg) -> list:
     """The validation files of the config's prepared data, as text (decoded from val.bin)."""
     data = prepare(cfg, verbose=False)
@@ -113,7 +113,7 @@ def encode_documents(tokenizer, texts: list) -> np.ndarray:
         pieces += [ids, [eos]] if eos is not None else [ids]
     return np.fromiter((t for p in pieces for t in p), dtype=np.int64)
 
-# %% ../nbs/08_evaluation.ipynb #e41bbb4d
+# %% ../nbs/08_evaluation.ipynb #35d51404
 def load_for_evaluation(cfg, checkpoint, device=None):
     """(model, tokenizer) from a Hugging Face GPT-NeoX folder, a course checkpoint, or a folder of them."""
     path = Path(checkpoint)
@@ -135,7 +135,7 @@ def load_for_evaluation(cfg, checkpoint, device=None):
     tokenizer = load_tokenizer(path) if (path / "tokenizer.json").exists() else load_tokenizer(cfg)
     return model, tokenizer
 
-# %% ../nbs/08_evaluation.ipynb #eaa2035d
+# %% ../nbs/08_evaluation.ipynb #4bfa4073
 @dataclass
 class LineExample:
     """One line-completion task: a file up to the start of a line, and the line."""
@@ -156,7 +156,7 @@ def line_completion_examples(texts: list, n: int, seed: int = 0, min_context_lin
         examples.append(LineExample("\n".join(lines[:j]) + "\n", lines[j], i, j))
     return examples
 
-# %% ../nbs/08_evaluation.ipynb #deb88561
+# %% ../nbs/08_evaluation.ipynb #5d53ef41
 def exact_match(prediction: str, target: str) -> bool:
     """CodeXGLUE exact match: equal once split on whitespace."""
     return prediction.split() == target.split()
@@ -179,7 +179,7 @@ def line_scores(predictions: list, targets: list) -> dict:
             "line_edit_similarity": sum(map(edit_similarity, predictions, targets)) / n,
             "line_bleu": bleu.score, "line_samples": n}
 
-# %% ../nbs/08_evaluation.ipynb #79fc7a4a
+# %% ../nbs/08_evaluation.ipynb #98c3e2a1
 def truncate_at_stops(text: str, stops) -> str:
     """`text` up to the earliest of the stop strings."""
     cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
@@ -190,6 +190,8 @@ def truncate_at_stops(text: str, stops) -> str:
 def continue_text(model, tokenizer, prompt: str, n: int = 1, max_new_tokens: int = 64,
                   temperature: float = 0.0, top_p: float = 1.0, stops=(), seed: int | None = None) -> list:
     """`n` continuations of `prompt` in one batch (greedy at temperature 0), cut at the first stop."""
+    if temperature == 0 and n > 1:                                    # greedy: n identical samples
+        return continue_text(model, tokenizer, prompt, 1, max_new_tokens, 0.0, top_p, stops) * n
     limit = model.config.max_position_embeddings
     ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     ids = ids[-max(limit - max_new_tokens, limit // 2):]            # room for the completion
@@ -217,7 +219,7 @@ def complete_lines(model, tokenizer, examples: list, max_new_tokens: int = 64) -
     return [continue_text(model, tokenizer, ex.prefix, 1, max_new_tokens, stops=("\n",))[0]
             for ex in examples]
 
-# %% ../nbs/08_evaluation.ipynb #8f87b978
+# %% ../nbs/08_evaluation.ipynb #b402157a
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k of one problem with `n` samples, `c` correct (Chen et al. 2021)."""
     if not (0 <= c <= n and 1 <= k <= n):
@@ -231,7 +233,7 @@ def exact_pass_at_k(n: int, c: int, k: int) -> Fraction:
     """The same estimator computed exactly with binomials, as a reference."""
     return 1 - Fraction(math.comb(n - c, k), math.comb(n, k))
 
-# %% ../nbs/08_evaluation.ipynb #ab60b225
+# %% ../nbs/08_evaluation.ipynb #58ec7dc8
 HUMANEVAL_STOPS = ("\ndef ", "\nclass ", "\nif ", "\nprint(", "\n#")
 
 
@@ -269,7 +271,7 @@ def score_humaneval(problems: dict, completions: dict, ks=(1, 10, 100), limits=N
     metrics["humaneval_samples_per_problem"] = min((r["n"] for r in rows), default=0)
     return metrics, rows, samples
 
-# %% ../nbs/08_evaluation.ipynb #2f2c0fa1
+# %% ../nbs/08_evaluation.ipynb #39e21dc1
 def run_evaluation(cfg, model, tokenizer, autocast=None) -> tuple:
     """(metrics, tables): every evaluation of `model`, sized by `cfg.evaluation`."""
     ev, start = cfg.evaluation, time.perf_counter()
@@ -297,7 +299,7 @@ def run_evaluation(cfg, model, tokenizer, autocast=None) -> tuple:
     return metrics, {"humaneval_samples": sample_rows, "humaneval_problems": problem_rows,
                      "line_completions": line_rows}
 
-# %% ../nbs/08_evaluation.ipynb #709d1a19
+# %% ../nbs/08_evaluation.ipynb #75b3aaf6
 def log_evaluation(cfg, metrics: dict, tables: dict, checkpoint) -> Path | None:
     """Log metrics (summary) and tables to a W&B run of job type 'eval'; return its folder (None: off)."""
     tracker = start_tracking(cfg, checkpoint_dir(cfg), job_type="eval")
@@ -334,7 +336,7 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}"
                      for k, v in metrics.items())
 
-# %% ../nbs/08_evaluation.ipynb #b3c1cd84
+# %% ../nbs/08_evaluation.ipynb #a64583bb
 def read_wandb_table(run_dir, key: str) -> list:
     """The rows (dicts) of table `key` logged in the W&B run folder `run_dir`."""
     record = read_offline_run(run_dir)
@@ -344,7 +346,7 @@ def read_wandb_table(run_dir, key: str) -> list:
     table = json.loads((Path(run_dir) / "files" / refs[-1]["path"]).read_text())
     return [dict(zip(table["columns"], row)) for row in table["data"]]
 
-# %% ../nbs/08_evaluation.ipynb #2d7bc898
+# %% ../nbs/08_evaluation.ipynb #c9ee796a
 def completion_box(model, tokenizer, max_new_tokens: int = 64, temperature: float = 0.0):
     """An ipywidgets prompt box showing the model's completion; None when no one can use it."""
     headless = any(os.environ.get(v) for v in ("CI", "PAPERMILL_EXECUTION", "NEOXCOURSE_HEADLESS"))
@@ -367,7 +369,7 @@ def completion_box(model, tokenizer, max_new_tokens: int = 64, temperature: floa
     button.on_click(on_click)
     return widgets.VBox([prompt, button, output])
 
-# %% ../nbs/08_evaluation.ipynb #d5b7361d
+# %% ../nbs/08_evaluation.ipynb #554f9c31
 def check_pass_at_k(estimator) -> dict:
     """Check an estimator(n, c, k) against the exact binomial form; return its largest error."""
     if not callable(estimator):
