@@ -11,8 +11,7 @@ __all__ = ['DEFAULT_PROJECT', 'IGNORED_KEYS', 'SWEEP_METHODS', 'DISTRIBUTIONS', 
            'build_report', 'write_markdown_report', 'submission_problem', 'learner_of', 'claims', 'Leaderboard',
            'leaderboard', 'run_url', 'pull_request_body', 'check_speedup_exercise']
 
-# %% ../nbs/09_experiments.ipynb #7153ed8a
-import itertools
+# %% ../nbs/09_experiments.ipynb #15c7e47f
 import json
 import math
 import os
@@ -25,7 +24,7 @@ from pathlib import Path
 from .config import ConfigError, load_config, parse_override, read_yaml
 from .exercises import Exercise, ExerciseError, RunRecord, get_exercise, read_run, register_exercise
 
-# %% ../nbs/09_experiments.ipynb #8b73cc49
+# %% ../nbs/09_experiments.ipynb #d948a5f7
 DEFAULT_PROJECT = "neoxcourse"
 
 def wandb_target(cfg=None) -> tuple[str | None, str]:
@@ -34,7 +33,7 @@ def wandb_target(cfg=None) -> tuple[str | None, str]:
     project = os.environ.get("WANDB_PROJECT") or (cfg.wandb.project if cfg is not None else None)
     return entity or None, project or DEFAULT_PROJECT
 
-# %% ../nbs/09_experiments.ipynb #208fd923
+# %% ../nbs/09_experiments.ipynb #4df17e91
 def slug(text: str) -> str:
     "Lower case, dashes: a safe W&B group or branch name."
     return re.sub(r"[^a-z0-9._]+", "-", str(text).lower()).strip("-.") or "run"
@@ -71,7 +70,7 @@ def wandb_init_kwargs(cfg, job_type: str = "train") -> dict:
     return {"project": project, "entity": entity, "group": experiment_id(cfg), "name": run_name(cfg),
             "tags": run_tags(cfg), "job_type": job_type}
 
-# %% ../nbs/09_experiments.ipynb #9421861a
+# %% ../nbs/09_experiments.ipynb #c614cbee
 def _run_file(run_dir: Path) -> Path:
     files = sorted(Path(run_dir).glob("run-*.wandb"))
     if not files: raise FileNotFoundError(f"{run_dir}: no run-*.wandb file; is this a W&B run folder?")
@@ -115,7 +114,7 @@ def api_runs(project: str | None = None, entity: str | None = None, filters: dic
                              path=Path(*r.path)))
     return out
 
-# %% ../nbs/09_experiments.ipynb #aaa798d8
+# %% ../nbs/09_experiments.ipynb #afae453c
 IGNORED_KEYS = ("save", "load", "wandb_run_name", "wandb-run-name")   # differ between runs by construction
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -164,7 +163,7 @@ def format_table(rows: list[dict], digits: int = 4) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     return "\n".join(lines + ["| " + " | ".join(cell(row.get(c)) for c in cols) + " |" for row in rows])
 
-# %% ../nbs/09_experiments.ipynb #96bd787f
+# %% ../nbs/09_experiments.ipynb #c261ec88
 def plot_runs(runs: list, metrics=("train/lm_loss", "validation/lm_loss"), x: str = "_step", label_keys=None):
     "Loss curves of several runs, one panel a metric, each run labelled by the config keys that differ."
     import matplotlib.pyplot as plt
@@ -181,7 +180,7 @@ def plot_runs(runs: list, metrics=("train/lm_loss", "validation/lm_loss"), x: st
     fig.tight_layout()
     return fig
 
-# %% ../nbs/09_experiments.ipynb #3a9bfb5e
+# %% ../nbs/09_experiments.ipynb #0315e839
 def tokens_to_reach(history: list, target: float, tokens_per_step: int, metric: str = "validation/lm_loss",
                     x: str = "_step") -> float | None:
     "Tokens seen when `metric` first falls to `target` (linear between logged points); None if it never does."
@@ -208,7 +207,7 @@ def token_speedup(baseline, candidate, metric: str = "validation/lm_loss") -> fl
     cand = tokens_to_reach(candidate.history, target, tokens_per_step(candidate), metric)
     return None if not base or not cand else base / cand
 
-# %% ../nbs/09_experiments.ipynb #064bdc1a
+# %% ../nbs/09_experiments.ipynb #e31ee7e2
 SWEEP_METHODS = ("grid", "random", "bayes")
 DISTRIBUTIONS = ("constant", "categorical", "int_uniform", "uniform", "q_uniform", "log_uniform",
                  "log_uniform_values", "q_log_uniform", "q_log_uniform_values", "inv_log_uniform",
@@ -279,7 +278,7 @@ def sweep_size(sweep: dict) -> int | None:
     if sweep.get("method") != "grid": return None
     return math.prod(len(s.get("values", [s.get("value")])) for s in sweep["parameters"].values())
 
-# %% ../nbs/09_experiments.ipynb #977e6d8f
+# %% ../nbs/09_experiments.ipynb #ba857df5
 def sweep_overrides(args: list[str]) -> dict:
     "`key=value` pairs from `wandb agent` (`${args_no_hyphens}`), as config overrides; `--key=value` too."
     return dict(parse_override(a.lstrip("-")) for a in args)
@@ -290,7 +289,7 @@ def sweep_train(config_path, args: list[str] = ()):
     cfg = load_config(config_path, sweep_overrides(list(args)))
     return train(cfg)
 
-# %% ../nbs/09_experiments.ipynb #a99cb606
+# %% ../nbs/09_experiments.ipynb #93b58b21
 def build_report(runs: list, title: str, group: str | None = None, metrics=("train/lm_loss", "validation/lm_loss"),
                  entity: str | None = None, project: str | None = None, cfg=None) -> str | None:
     "A W&B report over `runs` (their group), built with wandb-workspaces; its URL, or None when unavailable."
@@ -329,7 +328,7 @@ def write_markdown_report(runs: list, path, title: str, metrics=("train/lm_loss"
                     f"![loss curves]({png.name})\n")
     return path
 
-# %% ../nbs/09_experiments.ipynb #666b5123
+# %% ../nbs/09_experiments.ipynb #7d102a63
 def submission_problem(run, exercise: Exercise) -> str | None:
     "Why a run is not a well-formed submission of `exercise`, or None when it is."
     if run.job_type != "exercise": return f"job type is '{run.job_type}', not 'exercise'"
@@ -354,7 +353,7 @@ def claims(run, exercise_id: str) -> bool:
     "Does a run say it is a submission of this exercise (group, config or summary)?"
     return exercise_id in (run.group, run.config.get("exercise"), run.summary.get("exercise"))
 
-# %% ../nbs/09_experiments.ipynb #b52e95cf
+# %% ../nbs/09_experiments.ipynb #b574641e
 @dataclass
 class Leaderboard:
     "The ranked, well-formed submissions of one exercise, and the rejected ones with their reasons."
@@ -394,7 +393,7 @@ def leaderboard(exercise_id: str, runs=None, best_per_learner: bool = True, wait
     board.ranked = good
     return board
 
-# %% ../nbs/09_experiments.ipynb #5eafadde
+# %% ../nbs/09_experiments.ipynb #886247b6
 def run_url(run, entity: str | None = None, project: str | None = None) -> str:
     "The W&B page of a run (after `wandb sync` for an offline one)."
     default_entity, default_project = wandb_target()
@@ -413,7 +412,7 @@ def pull_request_body(runs: list, question: str, metrics=("train/lm_loss", "vali
               "CI: notebooks headless with the smoke config, nbdev clean/export in sync, tests, exercise solutions."]
     return "\n".join(lines)
 
-# %% ../nbs/09_experiments.ipynb #7f640d93
+# %% ../nbs/09_experiments.ipynb #3657f470
 def _curve(steps, a: float, b: float, c: float, metric: str = "validation/lm_loss") -> list:
     "A history with `metric` = a + b / sqrt(step / c) logged at `steps` (the shape of a loss curve)."
     return [{"_step": s, metric: a + b / math.sqrt(s / c)} for s in steps]
