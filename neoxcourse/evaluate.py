@@ -9,7 +9,7 @@ __all__ = ['HUMANEVAL_STOPS', 'bits_per_byte', 'batch_token_stats', 'validation_
            'exact_pass_at_k', 'humaneval_problems', 'humaneval_completions', 'score_humaneval', 'run_evaluation',
            'log_evaluation', 'evaluate', 'format_metrics', 'read_wandb_table', 'completion_box', 'check_pass_at_k']
 
-# %% ../nbs/08_evaluation.ipynb #272d1555
+# %% ../nbs/08_evaluation.ipynb #15fc4880
 import difflib
 import json
 import math
@@ -36,14 +36,14 @@ from .tokenizer import load_tokenizer
 from .tracking import read_offline_run, start_tracking
 from .train import autocast_context, checkpoint_dir, choose_device, choose_precision
 
-# %% ../nbs/08_evaluation.ipynb #d0fef348
+# %% ../nbs/08_evaluation.ipynb #98e0935f
 def bits_per_byte(total_nats: float, total_bytes: int) -> float:
     """Summed loss in nats divided by (ln 2 x the bytes it predicted)."""
     if total_bytes <= 0:
         raise ValueError(f"bits per byte needs a positive byte count, got {total_bytes}")
     return total_nats / (math.log(2) * total_bytes)
 
-# %% ../nbs/08_evaluation.ipynb #ec6f12ea
+# %% ../nbs/08_evaluation.ipynb #eb2df860
 @torch.no_grad()
 def batch_token_stats(logits: torch.Tensor, targets: torch.Tensor) -> dict:
     """Summed loss (nats) and top-1 / top-5 hits of logits (B, T, V) against targets (B, T)."""
@@ -54,14 +54,16 @@ def batch_token_stats(logits: torch.Tensor, targets: torch.Tensor) -> dict:
     return {"nats": nats.item(), "tokens": targets.numel(),
             "top1": hits[..., 0].sum().item(), "top5": hits.any(-1).sum().item()}
 
-# %% ../nbs/08_evaluation.ipynb #46114424
-def validation_windows(ids: np.ndarray, seq_length: int, max_windows: int | None = None) -> torch.Tensor:
+# %% ../nbs/08_evaluation.ipynb #b761c0b0
+def validation_windows(ids: np.ndarray, seq_length: int,
+                       max_windows: int | None = None) -> torch.Tensor:
     """Non-overlapping windows (N, seq_length + 1) of a token array; each token is a target once."""
     count = (len(ids) - 1) // seq_length
     if max_windows is not None:
         count = min(count, max_windows)
     if count < 1:
-        raise ValueError(f"{len(ids)} tokens do not fill one window of seq_length + 1 = {seq_length + 1}")
+        raise ValueError(f"{len(ids)} tokens do not fill one window of seq_length + 1 "
+                         f"= {seq_length + 1}")
     index = torch.arange(count)[:, None] * seq_length + torch.arange(seq_length + 1)  # (N, T+1)
     return torch.from_numpy(np.asarray(ids, dtype=np.int64)[index.numpy()])
 
@@ -69,7 +71,7 @@ def validation_windows(ids: np.ndarray, seq_length: int, max_windows: int | None
 @torch.no_grad()
 def token_metrics(model, tokenizer, ids: np.ndarray, seq_length: int, batch_size: int,
                   max_windows: int | None = None, autocast=None) -> dict:
-    """Loss, perplexity, bits per byte and top-1 / top-5 accuracy of `model` on the token array `ids`."""
+    """Loss, perplexity, bits per byte, top-1 / top-5 accuracy of `model` on token array `ids`."""
     device = next(model.parameters()).device
     windows = validation_windows(ids, seq_length, max_windows)                # (N, T+1)
     total = {"nats": 0.0, "tokens": 0, "top1": 0, "top5": 0}
@@ -89,9 +91,10 @@ def token_metrics(model, tokenizer, ids: np.ndarray, seq_length: int, batch_size
     return {"loss": loss, "perplexity": math.exp(min(loss, 700.0)),
             "bits_per_byte": bits_per_byte(total["nats"], nbytes),
             "top1_accuracy": total["top1"] / total["tokens"],
-            "top5_accuracy": total["top5"] / total["tokens"], "tokens": total["tokens"], "bytes": nbytes}
+            "top5_accuracy": total["top5"] / total["tokens"], "tokens": total["tokens"],
+            "bytes": nbytes}
 
-# %% ../nbs/08_evaluation.ipynb #60ce2284
+# %% ../nbs/08_evaluation.ipynb #9d87bee7
 def validation_texts(cfg) -> list:
     """The validation files of the config's prepared data, as text (decoded from val.bin)."""
     data = prepare(cfg, verbose=False)
@@ -113,29 +116,31 @@ def encode_documents(tokenizer, texts: list) -> np.ndarray:
         pieces += [ids, [eos]] if eos is not None else [ids]
     return np.fromiter((t for p in pieces for t in p), dtype=np.int64)
 
-# %% ../nbs/08_evaluation.ipynb #35d51404
+# %% ../nbs/08_evaluation.ipynb #b2209cd9
 def load_for_evaluation(cfg, checkpoint, device=None):
-    """(model, tokenizer) from a Hugging Face GPT-NeoX folder, a course checkpoint, or a folder of them."""
+    """(model, tokenizer) of a Hugging Face GPT-NeoX folder, a course checkpoint or their folder."""
     path = Path(checkpoint)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if not (path / "config.json").exists() and not (path / "model.safetensors").exists():
-        latest = latest_checkpoint(path, quiet=True)                  # a folder of step_N checkpoints
+        latest = latest_checkpoint(path, quiet=True)        # a folder of step_N checkpoints
         if latest is None:
             raise FileNotFoundError(f"{path} holds no model: expected a Hugging Face model folder "
-                                    f"(config.json + weights) or course checkpoints (step_N folders)")
+                                    f"(config.json + weights) or course checkpoints (step_N "
+                                    f"folders)")
         path = latest
     if (path / "config.json").exists():                               # any Hugging Face GPT-NeoX
         model = load_pretrained(path, device=device)
     else:                                                             # a course checkpoint
-        model_cfg = (load_config(path / "config.yml") if (path / "config.yml").exists() else cfg).model
+        saved = path / "config.yml"                                  # the config that trained it
+        model_cfg = (load_config(saved) if saved.exists() else cfg).model
         model = GPTNeoX(model_cfg)
         load_checkpoint(path, model)
         model = model.to(device).eval()
     tokenizer = load_tokenizer(path) if (path / "tokenizer.json").exists() else load_tokenizer(cfg)
     return model, tokenizer
 
-# %% ../nbs/08_evaluation.ipynb #4bfa4073
+# %% ../nbs/08_evaluation.ipynb #5b2b0be8
 @dataclass
 class LineExample:
     """One line-completion task: a file up to the start of a line, and the line."""
@@ -145,8 +150,9 @@ class LineExample:
     line: int            # 0-based line number
 
 
-def line_completion_examples(texts: list, n: int, seed: int = 0, min_context_lines: int = 1) -> list:
-    """`n` line-completion tasks cut at random non-blank lines of `texts` (seeded, so comparable)."""
+def line_completion_examples(texts: list, n: int, seed: int = 0,
+                             min_context_lines: int = 1) -> list:
+    """`n` line-completion tasks cut at random non-blank lines of `texts` (seeded: comparable)."""
     candidates = [(i, j) for i, t in enumerate(texts) for j, line in enumerate(t.split("\n"))
                   if j >= min_context_lines and line.strip()]
     picks = sorted(random.Random(seed).sample(candidates, min(n, len(candidates))))
@@ -156,7 +162,7 @@ def line_completion_examples(texts: list, n: int, seed: int = 0, min_context_lin
         examples.append(LineExample("\n".join(lines[:j]) + "\n", lines[j], i, j))
     return examples
 
-# %% ../nbs/08_evaluation.ipynb #5d53ef41
+# %% ../nbs/08_evaluation.ipynb #2fa94fff
 def exact_match(prediction: str, target: str) -> bool:
     """CodeXGLUE exact match: equal once split on whitespace."""
     return prediction.split() == target.split()
@@ -179,7 +185,7 @@ def line_scores(predictions: list, targets: list) -> dict:
             "line_edit_similarity": sum(map(edit_similarity, predictions, targets)) / n,
             "line_bleu": bleu.score, "line_samples": n}
 
-# %% ../nbs/08_evaluation.ipynb #98c3e2a1
+# %% ../nbs/08_evaluation.ipynb #a7e6d7fb
 def truncate_at_stops(text: str, stops) -> str:
     """`text` up to the earliest of the stop strings."""
     cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
@@ -188,8 +194,9 @@ def truncate_at_stops(text: str, stops) -> str:
 
 @torch.no_grad()
 def continue_text(model, tokenizer, prompt: str, n: int = 1, max_new_tokens: int = 64,
-                  temperature: float = 0.0, top_p: float = 1.0, stops=(), seed: int | None = None) -> list:
-    """`n` continuations of `prompt` in one batch (greedy at temperature 0), cut at the first stop."""
+                  temperature: float = 0.0, top_p: float = 1.0, stops=(),
+                  seed: int | None = None) -> list:
+    """`n` continuations of `prompt` in one batch (greedy at temperature 0), cut at a stop."""
     if temperature == 0 and n > 1:                                    # greedy: n identical samples
         return continue_text(model, tokenizer, prompt, 1, max_new_tokens, 0.0, top_p, stops) * n
     limit = model.config.max_position_embeddings
@@ -198,7 +205,7 @@ def continue_text(model, tokenizer, prompt: str, n: int = 1, max_new_tokens: int
     ids, tail, first_ids = heal_prompt(tokenizer, ids)               # chapter 04a: token healing
     eos = tokenizer.eos_token_id
 
-    def text_of(new_ids):                                            # without the healed prompt tail
+    def text_of(new_ids):                                  # without the healed prompt tail
         if eos is not None and eos in new_ids:
             new_ids = new_ids[:new_ids.index(eos)]
         return tokenizer.decode(new_ids)[len(tail):]
@@ -210,7 +217,7 @@ def continue_text(model, tokenizer, prompt: str, n: int = 1, max_new_tokens: int
     generator = torch.Generator(device).manual_seed(seed) if seed is not None else None
     out = generate(model, torch.tensor([ids] * n), max_new_tokens + (1 if tail else 0),
                    temperature, None, top_p, stop=should_stop, generator=generator,
-                   first_token_ids=first_ids)                        # (n, T + new), in full precision
+                   first_token_ids=first_ids)              # (n, T + new), in full precision
     return [truncate_at_stops(text_of(row[len(ids):].tolist()), stops) for row in out]
 
 
@@ -219,7 +226,7 @@ def complete_lines(model, tokenizer, examples: list, max_new_tokens: int = 64) -
     return [continue_text(model, tokenizer, ex.prefix, 1, max_new_tokens, stops=("\n",))[0]
             for ex in examples]
 
-# %% ../nbs/08_evaluation.ipynb #b402157a
+# %% ../nbs/08_evaluation.ipynb #3dc444b0
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k of one problem with `n` samples, `c` correct (Chen et al. 2021)."""
     if not (0 <= c <= n and 1 <= k <= n):
@@ -233,7 +240,7 @@ def exact_pass_at_k(n: int, c: int, k: int) -> Fraction:
     """The same estimator computed exactly with binomials, as a reference."""
     return 1 - Fraction(math.comb(n - c, k), math.comb(n, k))
 
-# %% ../nbs/08_evaluation.ipynb #58ec7dc8
+# %% ../nbs/08_evaluation.ipynb #3207b1a9
 HUMANEVAL_STOPS = ("\ndef ", "\nclass ", "\nif ", "\nprint(", "\n#")
 
 
@@ -256,7 +263,8 @@ def score_humaneval(problems: dict, completions: dict, ks=(1, 10, 100), limits=N
                     workers: int | None = None) -> tuple:
     """(metrics, per-problem rows, per-sample rows): every completion run in the sandbox."""
     jobs = [(tid, c) for tid, cs in completions.items() for c in cs]
-    results = run_programs([humaneval_program(problems[tid], c) for tid, c in jobs], limits, workers)
+    programs = [humaneval_program(problems[tid], c) for tid, c in jobs]
+    results = run_programs(programs, limits, workers)
     samples = [{"task_id": tid, "prompt": problems[tid]["prompt"], "completion": c,
                 "passed": r.passed, "status": r.status} for (tid, c), r in zip(jobs, results)]
     rows, metrics = [], {}
@@ -271,37 +279,39 @@ def score_humaneval(problems: dict, completions: dict, ks=(1, 10, 100), limits=N
     metrics["humaneval_samples_per_problem"] = min((r["n"] for r in rows), default=0)
     return metrics, rows, samples
 
-# %% ../nbs/08_evaluation.ipynb #39e21dc1
+# %% ../nbs/08_evaluation.ipynb #24e94396
 def run_evaluation(cfg, model, tokenizer, autocast=None) -> tuple:
     """(metrics, tables): every evaluation of `model`, sized by `cfg.evaluation`."""
     ev, start = cfg.evaluation, time.perf_counter()
     texts = validation_texts(cfg)
     ids = encode_documents(tokenizer, texts)
-    seq, vocab, micro = model.config.seq_length, model.config.vocab_size, cfg.training.micro_batch_size
-    windows = ev.val_batches * micro if ev.val_batches else None          # None: the whole split
-    batch = max(1, min(micro, (1 << 30) // (4 * seq * vocab)))            # logits of a batch <= 1 GiB
+    seq, vocab = model.config.seq_length, model.config.vocab_size
+    micro = cfg.training.micro_batch_size
+    windows = ev.val_batches * micro if ev.val_batches else None    # None: the whole split
+    batch = max(1, min(micro, (1 << 30) // (4 * seq * vocab)))      # logits of a batch <= 1 GiB
     metrics = token_metrics(model, tokenizer, ids, seq, batch, windows, autocast)
     lines = line_completion_examples(texts, ev.line_completion_samples, seed=cfg.training.seed)
     predictions = complete_lines(model, tokenizer, lines, ev.max_new_tokens)
     metrics.update(line_scores(predictions, [ex.target for ex in lines]) if lines else {})
     problems = humaneval_problems(ev.humaneval_problems)
-    self_test(SandboxLimits(timeout=ev.timeout))               # a broken sandbox must not look like 0%
-    completions = humaneval_completions(model, tokenizer, problems, ev.humaneval_samples,   # seeded:
-                                        ev.max_new_tokens, ev.temperature, ev.top_p,        # the same
-                                        cfg.training.seed)                                  # samples again
+    self_test(SandboxLimits(timeout=ev.timeout))         # a broken sandbox must not look like 0%
+    completions = humaneval_completions(model, tokenizer, problems, ev.humaneval_samples,
+                                        ev.max_new_tokens, ev.temperature, ev.top_p,
+                                        cfg.training.seed)  # seeded: the same samples again
     he, problem_rows, sample_rows = score_humaneval(problems, completions, ev.ks,
                                                    SandboxLimits(timeout=ev.timeout))
     metrics.update(he)
     metrics["seconds"] = time.perf_counter() - start
     line_rows = [{"prefix_tail": ex.prefix[-300:], "target": ex.target, "prediction": p,
-                  "exact_match": exact_match(p, ex.target), "edit_similarity": edit_similarity(p, ex.target)}
+                  "exact_match": exact_match(p, ex.target),
+                  "edit_similarity": edit_similarity(p, ex.target)}
                  for ex, p in zip(lines, predictions)]
     return metrics, {"humaneval_samples": sample_rows, "humaneval_problems": problem_rows,
                      "line_completions": line_rows}
 
-# %% ../nbs/08_evaluation.ipynb #75b3aaf6
+# %% ../nbs/08_evaluation.ipynb #3415c2e0
 def log_evaluation(cfg, metrics: dict, tables: dict, checkpoint) -> Path | None:
-    """Log metrics (summary) and tables to a W&B run of job type 'eval'; return its folder (None: off)."""
+    """Log metrics (summary) and tables to a W&B run of job type 'eval'; its folder, or None."""
     tracker = start_tracking(cfg, checkpoint_dir(cfg), job_type="eval")
     if tracker.run is None:
         return None
@@ -310,15 +320,15 @@ def log_evaluation(cfg, metrics: dict, tables: dict, checkpoint) -> Path | None:
     for name, rows in tables.items():
         if rows:
             columns = list(rows[0])
-            tracker.run.log({f"eval_tables/{name}": wandb.Table(columns=columns,
-                                                          data=[[r[c] for c in columns] for r in rows])})
+            data = [[r[c] for c in columns] for r in rows]
+            tracker.run.log({f"eval_tables/{name}": wandb.Table(columns=columns, data=data)})
     run_dir = tracker.dir
     tracker.finish()
     return run_dir
 
 
 def evaluate(cfg, checkpoint_dir, log: bool = True) -> dict:
-    """Every metric of a checkpoint (any Hugging Face GPT-NeoX folder, or the course's), logged to W&B."""
+    """Every metric of a checkpoint (any Hugging Face GPT-NeoX folder or the course's), logged."""
     device = choose_device(cfg.training.device)
     model, tokenizer = load_for_evaluation(cfg, checkpoint_dir, device)
     precision = choose_precision(cfg.training.precision, device)
@@ -336,7 +346,7 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}"
                      for k, v in metrics.items())
 
-# %% ../nbs/08_evaluation.ipynb #a64583bb
+# %% ../nbs/08_evaluation.ipynb #539081ca
 def read_wandb_table(run_dir, key: str) -> list:
     """The rows (dicts) of table `key` logged in the W&B run folder `run_dir`."""
     record = read_offline_run(run_dir)
@@ -346,7 +356,7 @@ def read_wandb_table(run_dir, key: str) -> list:
     table = json.loads((Path(run_dir) / "files" / refs[-1]["path"]).read_text())
     return [dict(zip(table["columns"], row)) for row in table["data"]]
 
-# %% ../nbs/08_evaluation.ipynb #c9ee796a
+# %% ../nbs/08_evaluation.ipynb #7b52207e
 def completion_box(model, tokenizer, max_new_tokens: int = 64, temperature: float = 0.0):
     """An ipywidgets prompt box showing the model's completion; None when no one can use it."""
     headless = any(os.environ.get(v) for v in ("CI", "PAPERMILL_EXECUTION", "NEOXCOURSE_HEADLESS"))
@@ -358,7 +368,8 @@ def completion_box(model, tokenizer, max_new_tokens: int = 64, temperature: floa
         return None
     if headless or not kernel:
         return None
-    prompt = widgets.Textarea(value="def fibonacci(n):\n", layout=widgets.Layout(width="100%", height="8em"))
+    prompt = widgets.Textarea(value="def fibonacci(n):\n",
+                              layout=widgets.Layout(width="100%", height="8em"))
     button, output = widgets.Button(description="Complete"), widgets.Output()
 
     def on_click(_):
@@ -369,15 +380,17 @@ def completion_box(model, tokenizer, max_new_tokens: int = 64, temperature: floa
     button.on_click(on_click)
     return widgets.VBox([prompt, button, output])
 
-# %% ../nbs/08_evaluation.ipynb #554f9c31
+# %% ../nbs/08_evaluation.ipynb #bdc8169d
 def check_pass_at_k(estimator) -> dict:
     """Check an estimator(n, c, k) against the exact binomial form; return its largest error."""
     if not callable(estimator):
         raise ExerciseError("answer() must return your function pass_at_k(n, c, k)")
     rng = np.random.default_rng(8)
-    cases = [(1, 0, 1), (1, 1, 1), (10, 0, 10), (10, 10, 1), (10, 7, 5), (200, 1, 100), (1000, 3, 500)]
+    cases = [(1, 0, 1), (1, 1, 1), (10, 0, 10), (10, 10, 1), (10, 7, 5), (200, 1, 100),
+             (1000, 3, 500)]                                  # edge cases first, then random ones
     for _ in range(3000):
-        n = int(rng.integers(1, 1001)); c = int(rng.integers(0, n + 1)); k = int(rng.integers(1, n + 1))
+        n = int(rng.integers(1, 1001))
+        c, k = int(rng.integers(0, n + 1)), int(rng.integers(1, n + 1))
         cases.append((n, c, k))
     worst, where = 0.0, None
     for n, c, k in cases:
@@ -396,8 +409,8 @@ def check_pass_at_k(estimator) -> dict:
 
 
 def _register_exercises():
-    register_exercise(Exercise("08_evaluation", "The unbiased pass@k estimator", "max_abs_error", False,
-                               (0.0, 1e-9), check_pass_at_k))
+    register_exercise(Exercise("08_evaluation", "The unbiased pass@k estimator", "max_abs_error",
+                               False, (0.0, 1e-9), check_pass_at_k))
 
 
 _register_exercises()

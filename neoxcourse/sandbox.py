@@ -6,7 +6,7 @@
 __all__ = ['GUARD_SOURCE', 'SandboxLimits', 'SandboxResult', 'namespace_prefix', 'drop_prefix', 'sandbox_layers', 'minimal_env',
            'kill_group', 'live_group_members', 'run_program', 'humaneval_program', 'run_programs', 'self_test']
 
-# %% ../nbs/08a_sandbox.ipynb #fb5ef76b
+# %% ../nbs/08a_sandbox.ipynb #03b3b361
 import json
 import math
 import os
@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from signal import SIGKILL
 
-# %% ../nbs/08a_sandbox.ipynb #21f4bd5c
+# %% ../nbs/08a_sandbox.ipynb #640c29eb
 @dataclass
 class SandboxLimits:
     """What one sample may use."""
@@ -54,7 +54,7 @@ class SandboxResult:
     def passed(self) -> bool:
         return self.status == "passed"
 
-# %% ../nbs/08a_sandbox.ipynb #cdb4f972
+# %% ../nbs/08a_sandbox.ipynb #943e727d
 GUARD_SOURCE = r'''
 import json, os, resource, runpy, sys
 workdir, program, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -104,7 +104,7 @@ def _hook(event, args):
             return
         if writes and not _inside(path):
             raise PermissionError(f"sandbox: may not write {path!r} (outside its directory)")
-        if not _inside(path) and os.path.isdir(path):     # a directory fd would allow dir_fd= tricks
+        if not _inside(path) and os.path.isdir(path):     # a directory fd allows dir_fd= tricks
             raise PermissionError(f"sandbox: may not open directory {path!r}")
         if not _readable(path):
             raise PermissionError(f"sandbox: may not read {path!r}")
@@ -121,10 +121,10 @@ sys.stdout.flush()
 os.write(1, ("\n" + nonce + "\n").encode())              # 4. proof that it ran to the end
 '''
 
-# %% ../nbs/08a_sandbox.ipynb #35c64693
+# %% ../nbs/08a_sandbox.ipynb #3d015b15
 @lru_cache(maxsize=None)
 def namespace_prefix() -> tuple:
-    """The `unshare` command giving a sample new network and PID namespaces, or () if unavailable."""
+    """The `unshare` command giving a sample new network and PID namespaces; () if unavailable."""
     exe = shutil.which("unshare")
     if exe is None or not sys.platform.startswith("linux"):
         return ()
@@ -150,14 +150,14 @@ def _nobody() -> tuple | None:
 
 @lru_cache(maxsize=None)
 def drop_prefix() -> tuple:
-    """The `setpriv` command that runs a sample as `nobody` (we must be root), or () if impossible."""
+    """The `setpriv` command that runs a sample as `nobody` (we must be root); () if impossible."""
     exe, user = shutil.which("setpriv"), _nobody()
     if not hasattr(os, "geteuid") or os.geteuid() != 0 or exe is None or user is None:
         return ()
     base = [exe, f"--reuid={user[0]}", f"--regid={user[1]}", "--clear-groups", "--no-new-privs"]
     plain = ["--inh-caps=-all", "--bounding-set=-all"]                   # no capability at all
     read_all = ["--inh-caps=-all,+dac_read_search", "--ambient-caps=-all,+dac_read_search",
-                "--bounding-set=-all,+dac_read_search"]                  # may read any file, no more
+                "--bounding-set=-all,+dac_read_search"]         # may read any file, no more
     try:                                                   # where this Python finds its library
         prefix = subprocess.run([sys.executable, "-I", "-c", "import sys; print(sys.prefix)"],
                                 capture_output=True, text=True, timeout=20).stdout.strip()
@@ -182,7 +182,7 @@ def sandbox_layers() -> dict:
             "nobody_reads_all_files": any("dac_read_search" in part for part in drop),
             "is_root": hasattr(os, "geteuid") and os.geteuid() == 0}
 
-# %% ../nbs/08a_sandbox.ipynb #5ba473c5
+# %% ../nbs/08a_sandbox.ipynb #ecf1beb8
 def minimal_env(workdir) -> dict:
     """The only environment variables a sample sees."""
     workdir = str(workdir)
@@ -190,7 +190,7 @@ def minimal_env(workdir) -> dict:
             "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONIOENCODING": "utf-8"}
 
-# %% ../nbs/08a_sandbox.ipynb #603f91a0
+# %% ../nbs/08a_sandbox.ipynb #00b0bebb
 def _wait_unreaped(pid: int, timeout: float) -> bool:
     """Wait until process `pid` exits, without reaping it; False if `timeout` passed first."""
     deadline, pause = time.monotonic() + timeout, 0.001
@@ -226,7 +226,7 @@ def live_group_members(pgid: int) -> list:
             members.append(int(entry.name))
     return members
 
-# %% ../nbs/08a_sandbox.ipynb #69e67904
+# %% ../nbs/08a_sandbox.ipynb #8be93de8
 def _read(path: Path, limit: int) -> str:
     with open(path, "rb") as f:
         return f.read(limit).decode("utf-8", errors="replace")
@@ -256,8 +256,9 @@ def run_program(program: str, limits: SandboxLimits | None = None) -> SandboxRes
         out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
         start = time.monotonic()
         with open(out, "wb") as fo, open(err, "wb") as fe:
-            proc = subprocess.Popen(cmd, cwd=workdir, env=minimal_env(workdir), stdin=subprocess.PIPE,
-                                    stdout=fo, stderr=fe, start_new_session=True, close_fds=True)
+            proc = subprocess.Popen(cmd, cwd=workdir, env=minimal_env(workdir),
+                                    stdin=subprocess.PIPE, stdout=fo, stderr=fe,
+                                    start_new_session=True, close_fds=True)
             try:
                 try:
                     proc.stdin.write((nonce + "\n").encode())
@@ -275,13 +276,13 @@ def run_program(program: str, limits: SandboxLimits | None = None) -> SandboxRes
         "passed" if proc.returncode == 0 and ran_to_end else "failed")
     return SandboxResult(status, proc.returncode if finished else None, stdout, stderr, seconds)
 
-# %% ../nbs/08a_sandbox.ipynb #f9d39f91
+# %% ../nbs/08a_sandbox.ipynb #9f125f56
 def humaneval_program(problem: dict, completion: str) -> str:
     """The program that checks `completion` for a HumanEval `problem`."""
     return (problem["prompt"] + completion + "\n\n" + problem["test"] + "\n\n"
             + f"check({problem['entry_point']})\n")
 
-# %% ../nbs/08a_sandbox.ipynb #5eb3c8b8
+# %% ../nbs/08a_sandbox.ipynb #29818894
 def run_programs(programs: list, limits: SandboxLimits | None = None,
                  workers: int | None = None) -> list:
     """Run many programs in the sandbox, `workers` at a time (default: one per core), in order."""
@@ -290,12 +291,13 @@ def run_programs(programs: list, limits: SandboxLimits | None = None,
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda p: run_program(p, limits), programs))
 
-# %% ../nbs/08a_sandbox.ipynb #5d300926
+# %% ../nbs/08a_sandbox.ipynb #ff92232e
 def self_test(limits: SandboxLimits | None = None) -> None:
     """Raise RuntimeError unless a known-good program passes and a known-bad one fails here."""
-    good = run_program("import math, collections, re\nassert math.gcd(12, 18) == 6\nprint('ok')", limits)
+    good = run_program("import math, re\nassert math.gcd(12, 18) == 6\nprint('ok')", limits)
     bad = run_program("assert 1 + 1 == 3", limits)
     if not good.passed or bad.status != "failed":
-        raise RuntimeError(f"the sandbox gives wrong verdicts on this machine (known-good: {good.status}, "
-                           f"known-bad: {bad.status}; layers {sandbox_layers()}); stderr of the good one: "
-                           f"{good.stderr[-500:]!r}. pass@k would be meaningless: fix this first.")
+        raise RuntimeError(f"the sandbox gives wrong verdicts on this machine (known-good: "
+                           f"{good.status}, known-bad: {bad.status}; layers {sandbox_layers()}); "
+                           f"stderr of the good one: {good.stderr[-500:]!r}. "
+                           f"pass@k would be meaningless: fix this first.")
