@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['COMMANDS', 'command', 'build_parser', 'main']
 
-# %% ../nbs/01a_cli.ipynb #fa8e9230
+# %% ../nbs/01a_cli.ipynb #81db0cfc
 import argparse
 import sys
 import warnings
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .config import ConfigError, describe, load_config, parse_override, save_config, to_neox_dict
 
-# %% ../nbs/01a_cli.ipynb #e96f192f
+# %% ../nbs/01a_cli.ipynb #55a7ec4a
 def _config_from(args) -> "Config":
     "Load the config an argparse namespace names, with its --set overrides."
     overrides = dict(parse_override(item) for item in (args.set or []))
@@ -37,7 +37,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config key (GPT-NeoX spelling, dots for nested keys); repeatable")
 
-# %% ../nbs/01a_cli.ipynb #4b08b947
+# %% ../nbs/01a_cli.ipynb #e4662fb3
 COMMANDS: dict = {}   # command path -> (help, function adding arguments, handler)
 
 def command(path: str, help: str, add_args=None):
@@ -90,6 +90,113 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:   # output piped into `head`
         return 0
+
+# %% ../nbs/01a_cli.ipynb #5f5f5e17
+def _cmd_data_prepare(args) -> int:
+    from neoxcourse.data import prepare
+    prepared = prepare(_config_from(args), force=args.force)
+    print(f"train tokens: {prepared.train_path}\nvalidation tokens: {prepared.val_path}")
+    return 0
+
+def _cmd_tokenizer_train(args) -> int:
+    from neoxcourse.tokenizer import train_tokenizer
+    cfg = _config_from(args)
+    train_tokenizer(cfg)
+    print(f"tokenizer written to {cfg.resolve(cfg.tokenizer.path)}")
+    return 0
+
+def _cmd_train(args) -> int:
+    from neoxcourse.train import train
+    result = train(_config_from(args), resume=args.resume)
+    print(result)
+    return 0
+
+def _cmd_eval(args) -> int:
+    from neoxcourse.evaluate import evaluate, format_metrics
+    metrics = evaluate(_config_from(args), args.checkpoint)
+    print(format_metrics(metrics))
+    return 0
+
+def _checkpoint_config(path: Path):
+    "The config a course checkpoint was trained with (None for a Hugging Face model folder)."
+    from neoxcourse.checkpoint import latest_checkpoint
+    if (path / "config.json").exists(): return None
+    step = path if (path / "config.yml").exists() else latest_checkpoint(path, quiet=True)
+    if step is None or not (step / "config.yml").exists():
+        raise ConfigError(f"{path}: neither a Hugging Face model folder (config.json) nor a course checkpoint "
+                          f"(config.yml), nor a folder of them; pass e.g. checkpoints/smoke")
+    return load_config(step / "config.yml")
+
+def _cmd_complete(args) -> int:
+    from neoxcourse.evaluate import load_for_evaluation
+    from neoxcourse.generate import complete
+    path = Path(args.checkpoint)
+    if not path.exists(): raise ConfigError(f"{path}: no such checkpoint folder")
+    cfg = _checkpoint_config(path)
+    if cfg is None and not (path / "tokenizer.json").exists():
+        raise ConfigError(f"{path}: this model folder has no tokenizer.json; save it with "
+                          f"save_pretrained(model, dir, tokenizer)")
+    model, tokenizer = load_for_evaluation(cfg, path)
+    print(complete(model, tokenizer, args.prompt, max_new_tokens=args.max_new_tokens,
+                   temperature=args.temperature, top_k=args.top_k or None, top_p=args.top_p,
+                   stop=args.stop))
+    return 0
+
+def _cmd_export_neox(args) -> int:
+    from neoxcourse.neox import export_neox
+    written = export_neox(_config_from(args), args.out)
+    print(f"GPT-NeoX files written to {args.out}: {written}")
+    return 0
+
+def _cmd_bench(args) -> int:
+    import runpy
+    from neoxcourse.config import project_root
+    script = project_root() / "bench" / "bench_train.py"
+    if not script.exists():
+        raise ConfigError(f"{script}: not found; run `neoxcourse bench` from a checkout of the course")
+    sys.argv = [str(script), *args.bench_args]
+    runpy.run_path(str(script), run_name="__main__")
+    return 0
+
+# %% ../nbs/01a_cli.ipynb #2a5561d3
+def _add_prepare_args(p):
+    _add_config_args(p)
+    p.add_argument("--force", action="store_true", help="rebuild even if finished output exists")
+
+def _add_train_args(p):
+    _add_config_args(p)
+    p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in `save`")
+
+def _add_eval_args(p):
+    _add_config_args(p)
+    p.add_argument("--checkpoint", required=True, help="a Hugging Face GPT-NeoX model directory")
+
+def _add_complete_args(p):
+    p.add_argument("--checkpoint", required=True,
+                   help="a Hugging Face GPT-NeoX model folder with its tokenizer, or a course checkpoint folder")
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--temperature", type=float, default=0.0, help="0 is greedy")
+    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--stop", default="block", help="line, block (default), text, or a string to stop at")
+    p.add_argument("prompt")
+
+def _add_export_args(p):
+    _add_config_args(p)
+    p.add_argument("out", help="folder for the GPT-NeoX YAML, .bin/.idx data and tokenizer")
+
+def _add_bench_args(p):
+    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments of bench/bench_train.py (--t4, --out ...)")
+
+command("data prepare", "build the corpus, the tokenizer if asked, and the token files (chapter 02)",
+        _add_prepare_args)(_cmd_data_prepare)
+command("tokenizer train", "train the tokenizer on the train split (chapter 03)", _add_config_args)(_cmd_tokenizer_train)
+command("train", "train from scratch, or --resume (chapter 05)", _add_train_args)(_cmd_train)
+command("eval", "evaluate a checkpoint: loss, bits per byte, line completion, pass@k (chapter 08)",
+        _add_eval_args)(_cmd_eval)
+command("complete", "complete code with a checkpoint (chapter 04)", _add_complete_args)(_cmd_complete)
+command("export-neox", "write GPT-NeoX config, data and tokenizer files (chapter 10)", _add_export_args)(_cmd_export_neox)
+command("bench", "the training-speed benchmark (bench/)", _add_bench_args)(_cmd_bench)
 
 if __name__ == "__main__" and "__file__" in globals():   # `python -m neoxcourse.cli`, not a notebook kernel
     sys.exit(main())

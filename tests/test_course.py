@@ -124,3 +124,19 @@ def test_readme_commands_are_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "README.md" in ci, ".ci/run must take its commands from the README"
     assert "pip install -e" in readme and "make test" in readme
+
+
+def test_cli_train_then_complete_then_resume(tmp_path):
+    "The README's main job, shortened: train the smoke config, complete code with its checkpoint, resume it."
+    save = tmp_path / "ck"
+    common = ["--set", f"save={save}", "--set", "wandb.mode=disabled", "--set", "eval-interval=2"]
+    r = run_cli("train", "configs/smoke.yml", "--set", "train-iters=3", "--set", "checkpoint-factor=3", *common)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (save / "step_00000003" / "model.safetensors").exists()
+    r = run_cli("complete", "--checkpoint", str(save), "--max-new-tokens", "8", "--stop", "text", "def add(a, b):")
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = run_cli("train", "configs/smoke.yml", "--resume", "--set", "train-iters=5", "--set", "checkpoint-factor=5", *common)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (save / "step_00000005").exists()
+    r = run_cli("complete", "--checkpoint", str(tmp_path / "nothing-here"), "x")
+    assert r.returncode == 2 and "no such checkpoint" in r.stderr and "Traceback" not in r.stderr
