@@ -4,6 +4,7 @@ whitespace handling, and the exact round trip on every standard-library file.
 
     python bench/bench_data.py                  # writes bench/results/data_<host>_<cores>cpu.json
     python bench/bench_data.py --quick          # skips the vocabulary sweep
+    python bench/bench_data.py --site-packages  # adds the installed packages as a corpus (minutes)
 
 Every preparation runs cold (force=True) into a temporary folder, so nothing under data/ is touched.
 """
@@ -25,10 +26,10 @@ from neoxcourse.tokenizer import (WHITESPACE_MODES, bytes_per_token, load_tokeni
                                   round_trip_failures, train_bpe, train_char)
 
 
-def bench_prepare(out: str, include_tests: bool) -> dict:
-    "Cold `prepare` of the standard library (the default filters, the committed tokenizer)."
+def bench_prepare(out: str, include_tests: bool, source: str = "stdlib") -> dict:
+    "Cold `prepare` of a source (the default filters, the committed tokenizer)."
     cfg = load_config(ROOT / "configs" / "t4.yml",
-                      {"data.output_dir": out, "data.include_tests": include_tests})
+                      {"data.output_dir": out, "data.include_tests": include_tests, "data.source": source})
     start = time.perf_counter()
     prepared = prepare(cfg, force=True, verbose=False)
     seconds = time.perf_counter() - start
@@ -100,6 +101,8 @@ def bench_round_trip(tokenizer) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the vocabulary sweep")
+    parser.add_argument("--site-packages", action="store_true",
+                        help="also prepare every permissively licensed installed package (minutes)")
     parser.add_argument("--out", default=None, help="results file (default bench/results/data_<host>.json)")
     args = parser.parse_args()
     cfg = load_config(ROOT / "configs" / "t4.yml")
@@ -110,6 +113,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         result["prepare_stdlib"] = bench_prepare(tmp, include_tests=False)
         result["prepare_stdlib_with_tests"] = bench_prepare(tmp, include_tests=True)
+        if args.site_packages:
+            result["prepare_site_packages"] = bench_prepare(tmp, include_tests=False, source="site-packages")
     corpus = build_corpus(cfg.data, cfg.root)
     result["encode"] = bench_encode([d.text for d in corpus.train + corpus.val], tokenizer)
     result["tokenizer"] = bench_tokenizers(cfg, args.quick)
@@ -118,9 +123,10 @@ def main():
     out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"data_cpu{os.cpu_count()}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k not in ("prepare_stdlib", "prepare_stdlib_with_tests")},
-                     indent=1))
-    for key in ("prepare_stdlib", "prepare_stdlib_with_tests"):
+    print(json.dumps({k: v for k, v in result.items() if not k.startswith("prepare_")}, indent=1))
+    for key in ("prepare_stdlib", "prepare_stdlib_with_tests", "prepare_site_packages"):
+        if key not in result:
+            continue
         r = result[key]
         print(f"{key}: {r['source_mb']} MB in {r['seconds']} s = {r['mb_per_s']} MB/s "
               f"(stages {r['seconds_by_stage']}), reuse {r['reuse_seconds']} s")

@@ -205,3 +205,15 @@ def test_cli_data_prepare_and_tokenizer_train(tmp_path):
                        env=env)
     assert r.returncode == 0, r.stderr
     assert list(tmp_path.glob("stdlib-*/meta.json"))
+
+
+def test_committed_tokenizer_is_never_overwritten_by_other_settings(tmp_path):
+    before = (ROOT / "tokenizer" / "tokenizer.json").read_bytes()
+    smoke = load_config(ROOT / "configs" / "smoke.yml", {"data.output_dir": str(tmp_path)})
+    with pytest.raises(DataError, match="overwrite the committed default tokenizer.*max_files"):
+        train_tokenizer(smoke)
+    trained = load_config(ROOT / "configs" / "smoke.yml",
+                          {"data.output_dir": str(tmp_path), "tokenizer.train": True, "tokenizer.vocab_size": 512})
+    with pytest.raises(DataError, match="vocab_size"):
+        prepare(trained, verbose=False)
+    assert (ROOT / "tokenizer" / "tokenizer.json").read_bytes() == before
