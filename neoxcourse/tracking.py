@@ -6,7 +6,7 @@
 __all__ = ['PEAK_TFLOPS', 'peak_flops', 'model_flops_utilization', 'config_dict', 'Tracker', 'start_tracking', 'RunRecord',
            'read_offline_run']
 
-# %% ../nbs/05b_tracking.ipynb #cbf7c6b4
+# %% ../nbs/05b_tracking.ipynb #09c16207
 import json
 import struct
 import time
@@ -18,7 +18,7 @@ import yaml
 from .config import save_config
 from .env import wandb_mode
 
-# %% ../nbs/05b_tracking.ipynb #e4b5832a
+# %% ../nbs/05b_tracking.ipynb #cd324343
 # dense fp16/bf16 tensor-core peak, TFLOP/s (no sparsity); fp32 training uses the fp32 column
 PEAK_TFLOPS = {  # name fragment: (fp16/bf16, fp32)
     "H200": (989.0, 67.0), "H100": (989.0, 67.0), "A100": (312.0, 19.5), "L4": (121.0, 30.3),
@@ -37,7 +37,7 @@ def model_flops_utilization(tokens_per_sec: float, flops_per_token: float, peak:
     "MFU: the fraction of `peak` FLOP/s that `tokens_per_sec` x `flops_per_token` (forward + backward) uses."
     return None if not peak else tokens_per_sec * flops_per_token / peak
 
-# %% ../nbs/05b_tracking.ipynb #a1fa58cd
+# %% ../nbs/05b_tracking.ipynb #82a61160
 def config_dict(cfg) -> dict:
     "The resolved config as a plain dict with GPT-NeoX key names (what `save_config` writes)."
     import tempfile
@@ -80,7 +80,7 @@ class Tracker:
                 print(f"W&B run saved offline in {self.dir}. Upload it later with:  wandb sync {self.dir}")
             self.run = None
 
-# %% ../nbs/05b_tracking.ipynb #88c1ee1e
+# %% ../nbs/05b_tracking.ipynb #6195d291
 def start_tracking(cfg, directory, run_id: str | None = None, rank: int = 0, job_type: str = "train") -> Tracker:
     "Start (or, given `run_id`, continue) the W&B run of `cfg` in `directory`; a no-op Tracker when disabled."
     wcfg = cfg.wandb
@@ -101,7 +101,7 @@ def start_tracking(cfg, directory, run_id: str | None = None, rank: int = 0, job
               f"Nothing is lost: `wandb login` and then `wandb sync {Path(run.dir).parent}` uploads it.")
     return Tracker(run, mode)
 
-# %% ../nbs/05b_tracking.ipynb #eb9167d6
+# %% ../nbs/05b_tracking.ipynb #01a02ea5
 @dataclass
 class RunRecord:
     "What an offline W&B run holds: its id, config, history rows (one dict a logged step) and summary."
@@ -109,6 +109,7 @@ class RunRecord:
     config: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
     summary: dict = field(default_factory=dict)
+    artifacts: list = field(default_factory=list)  # {"name", "type", "aliases"} of logged artifacts
     def metric(self, key: str) -> dict:
         "{step: value} of one metric in the history."
         return {row["_step"]: row[key] for row in self.history if key in row}
@@ -148,6 +149,8 @@ def _read_file(path: Path, rec: "RunRecord") -> bool:
         elif kind == "config": rec.config.update(_items(r.config.update))
         elif kind == "history": rec.history.append(_items(r.history.item))
         elif kind == "summary": rec.summary.update(_items(r.summary.update))
+        elif kind == "artifact":
+            rec.artifacts.append({"name": r.artifact.name, "type": r.artifact.type, "aliases": list(r.artifact.aliases)})
         elif kind == "exit": finished = True
     return finished
 

@@ -65,18 +65,18 @@ def test_offline_wandb_run_holds_config_and_metrics(smoke_run):
     assert run.metric("validation/lm_loss") == r.val_losses
     ppl = run.metric("validation/lm_loss_ppl")
     assert abs(ppl[30] - math.exp(r.val_losses[30])) < 1e-6 * ppl[30]
-    for key in ("train/lr", "train/grad_norm", "train/tokens_seen", "runtime/tokens_per_sec"):
+    for key in ("train/learning_rate", "train/grad_norm", "train/tokens_seen", "runtime/tokens_per_sec"):
         assert run.metric(key), key
     assert run.metric("train/tokens_seen")[30] == 30 * 8 * 128
     assert run.summary["samples/completions"]["nrows"] == 3            # the completions table at each eval
 
 
 @pytest.mark.parametrize("stop_at", [5])
-def test_resume_is_bitwise_exact(tmp_path, stop_at):
+def test_resume_is_bitwise_exact(offline_wandb, tmp_path, stop_at):
     "Dropout on, so the random state must come back too; the stop falls between two checkpoints."
     from neoxcourse.train import train
-    extra = {**SHORT, "hidden-dropout": 0.1, "attention-dropout": 0.1, "use_wandb": False}
-    a = train(smoke(tmp_path / "a", **extra))
+    extra = {**SHORT, "hidden-dropout": 0.1, "attention-dropout": 0.1}
+    a = train(smoke(tmp_path / "a", **extra, use_wandb=False))
 
     def stop(step, res):
         if step == stop_at: raise KeyboardInterrupt
@@ -87,6 +87,9 @@ def test_resume_is_bitwise_exact(tmp_path, stop_at):
     assert sorted(b2.losses) == list(range(stop_at + 1, 9))
     assert {**b1.losses, **b2.losses} == a.losses                        # bit for bit
     assert b2.val_losses[8] == a.val_losses[8]
+    assert b2.wandb_run_id == b1.wandb_run_id is not None                # the same W&B run continues
+    run = read_offline_run(tmp_path / "b", b1.wandb_run_id)
+    assert run.metric("train/lm_loss") == a.losses                        # both sessions, one history
 
 
 KILL_SCRIPT = """
