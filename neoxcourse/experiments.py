@@ -7,11 +7,11 @@ __all__ = ['DEFAULT_PROJECT', 'IGNORED_KEYS', 'SWEEP_METHODS', 'DISTRIBUTIONS', 
            'experiment_id', 'short_number', 'run_name', 'run_tags', 'wandb_init_kwargs', 'run_finished', 'load_run',
            'find_run_dirs', 'load_runs', 'api_runs', 'flatten', 'config_differences', 'metric_values', 'final_value',
            'compare_runs', 'format_table', 'plot_runs', 'tokens_to_reach', 'tokens_per_step', 'token_speedup',
-           'load_sweep', 'sweep_base_config', 'validate_sweep', 'sweep_size', 'sweep_overrides', 'sweep_train',
-           'build_report', 'write_markdown_report', 'submission_problem', 'learner_of', 'claims', 'Leaderboard',
-           'leaderboard', 'run_url', 'pull_request_body', 'check_speedup_exercise']
+           'load_sweep', 'sweep_base_config', 'command_overrides', 'validate_sweep', 'sweep_size', 'sweep_overrides',
+           'sweep_train', 'build_report', 'write_markdown_report', 'submission_problem', 'learner_of', 'claims',
+           'Leaderboard', 'leaderboard', 'run_url', 'pull_request_body', 'check_speedup_exercise']
 
-# %% ../nbs/09_experiments.ipynb #15c7e47f
+# %% ../nbs/09_experiments.ipynb #6c0e43da
 import json
 import math
 import os
@@ -24,7 +24,7 @@ from pathlib import Path
 from .config import ConfigError, load_config, parse_override, read_yaml
 from .exercises import Exercise, ExerciseError, RunRecord, get_exercise, read_run, register_exercise
 
-# %% ../nbs/09_experiments.ipynb #d948a5f7
+# %% ../nbs/09_experiments.ipynb #46075d5c
 DEFAULT_PROJECT = "neoxcourse"
 
 def wandb_target(cfg=None) -> tuple[str | None, str]:
@@ -33,7 +33,7 @@ def wandb_target(cfg=None) -> tuple[str | None, str]:
     project = os.environ.get("WANDB_PROJECT") or (cfg.wandb.project if cfg is not None else None)
     return entity or None, project or DEFAULT_PROJECT
 
-# %% ../nbs/09_experiments.ipynb #4df17e91
+# %% ../nbs/09_experiments.ipynb #4c8f4229
 def slug(text: str) -> str:
     "Lower case, dashes: a safe W&B group or branch name."
     return re.sub(r"[^a-z0-9._]+", "-", str(text).lower()).strip("-.") or "run"
@@ -70,7 +70,7 @@ def wandb_init_kwargs(cfg, job_type: str = "train") -> dict:
     return {"project": project, "entity": entity, "group": experiment_id(cfg), "name": run_name(cfg),
             "tags": run_tags(cfg), "job_type": job_type}
 
-# %% ../nbs/09_experiments.ipynb #c614cbee
+# %% ../nbs/09_experiments.ipynb #84dd2a1f
 def _run_file(run_dir: Path) -> Path:
     files = sorted(Path(run_dir).glob("run-*.wandb"))
     if not files: raise FileNotFoundError(f"{run_dir}: no run-*.wandb file; is this a W&B run folder?")
@@ -114,7 +114,7 @@ def api_runs(project: str | None = None, entity: str | None = None, filters: dic
                              path=Path(*r.path)))
     return out
 
-# %% ../nbs/09_experiments.ipynb #afae453c
+# %% ../nbs/09_experiments.ipynb #2fd664cf
 IGNORED_KEYS = ("save", "load", "wandb_run_name", "wandb-run-name")   # differ between runs by construction
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -163,7 +163,7 @@ def format_table(rows: list[dict], digits: int = 4) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     return "\n".join(lines + ["| " + " | ".join(cell(row.get(c)) for c in cols) + " |" for row in rows])
 
-# %% ../nbs/09_experiments.ipynb #c261ec88
+# %% ../nbs/09_experiments.ipynb #23374b92
 def plot_runs(runs: list, metrics=("train/lm_loss", "validation/lm_loss"), x: str = "_step", label_keys=None):
     "Loss curves of several runs, one panel a metric, each run labelled by the config keys that differ."
     import matplotlib.pyplot as plt
@@ -180,7 +180,7 @@ def plot_runs(runs: list, metrics=("train/lm_loss", "validation/lm_loss"), x: st
     fig.tight_layout()
     return fig
 
-# %% ../nbs/09_experiments.ipynb #0315e839
+# %% ../nbs/09_experiments.ipynb #785fc0e6
 def tokens_to_reach(history: list, target: float, tokens_per_step: int, metric: str = "validation/lm_loss",
                     x: str = "_step") -> float | None:
     "Tokens seen when `metric` first falls to `target` (linear between logged points); None if it never does."
@@ -207,7 +207,7 @@ def token_speedup(baseline, candidate, metric: str = "validation/lm_loss") -> fl
     cand = tokens_to_reach(candidate.history, target, tokens_per_step(candidate), metric)
     return None if not base or not cand else base / cand
 
-# %% ../nbs/09_experiments.ipynb #e31ee7e2
+# %% ../nbs/09_experiments.ipynb #ef306d73
 SWEEP_METHODS = ("grid", "random", "bayes")
 DISTRIBUTIONS = ("constant", "categorical", "int_uniform", "uniform", "q_uniform", "log_uniform",
                  "log_uniform_values", "q_log_uniform", "q_log_uniform_values", "inv_log_uniform",
@@ -228,6 +228,13 @@ def sweep_base_config(sweep: dict, root=None) -> Path | None:
             p = Path(arg)
             return p if p.is_absolute() else Path(root or project_root()) / p
     return None
+
+def command_overrides(sweep: dict) -> dict:
+    "The fixed `--set key=value` overrides written in a sweep's command (every trial gets them)."
+    args, out = [str(a) for a in sweep.get("command") or []], {}
+    for flag, value in zip(args, args[1:]):
+        if flag == "--set" and not any(m in value for m in ARG_MACROS): out.update([parse_override(value)])
+    return out
 
 def _sample_values(spec: dict) -> list:
     "The values of one parameter worth trying against the config: the list, the one value, or min and max."
@@ -259,9 +266,15 @@ def validate_sweep(sweep: dict, base_config=None) -> list[str]:
             problems.append(f"parameter '{name}': min and max must both be given, min < max")
         if method == "grid" and not ("values" in spec or "value" in spec):
             problems.append(f"parameter '{name}': a grid sweep needs values, not a distribution")
-    command = sweep.get("command")
-    if command is not None and not any(isinstance(a, str) and any(m in a for m in ARG_MACROS) for a in command):
+    command = [str(a) for a in sweep.get("command") or []]
+    if command and not any(any(m in a for m in ARG_MACROS) for a in command):
         problems.append(f"command passes no parameters to the trial (add one of {', '.join(ARG_MACROS)})")
+    if "--set" in command and "${args_no_hyphens}" in command and len(params) > 1 \
+            and command[command.index("${args_no_hyphens}") - 1] == "--set":
+        problems.append(f"'--set ${{args_no_hyphens}}' passes one parameter (each --set takes one key=value); "
+                        f"this sweep has {len(params)}: sweep one, or call sweep_train (chapter 09) with the pairs")
+    try: fixed = command_overrides(sweep)
+    except ConfigError as e: return problems + [f"command: {e}"]
     base = base_config or sweep_base_config(sweep)
     if base is None: return problems
     if not Path(base).exists(): return problems + [f"the base config {base} does not exist"]
@@ -269,7 +282,7 @@ def validate_sweep(sweep: dict, base_config=None) -> list[str]:
         warnings.simplefilter("ignore")
         for name, spec in params.items():
             for value in _sample_values(spec) if isinstance(spec, dict) else []:
-                try: load_config(base, {name: value})
+                try: load_config(base, {**fixed, name: value})
                 except ConfigError as e: problems.append(f"parameter '{name}' = {value!r}: {e}")
     return problems
 
@@ -278,7 +291,7 @@ def sweep_size(sweep: dict) -> int | None:
     if sweep.get("method") != "grid": return None
     return math.prod(len(s.get("values", [s.get("value")])) for s in sweep["parameters"].values())
 
-# %% ../nbs/09_experiments.ipynb #ba857df5
+# %% ../nbs/09_experiments.ipynb #f002455a
 def sweep_overrides(args: list[str]) -> dict:
     "`key=value` pairs from `wandb agent` (`${args_no_hyphens}`), as config overrides; `--key=value` too."
     return dict(parse_override(a.lstrip("-")) for a in args)
@@ -289,7 +302,7 @@ def sweep_train(config_path, args: list[str] = ()):
     cfg = load_config(config_path, sweep_overrides(list(args)))
     return train(cfg)
 
-# %% ../nbs/09_experiments.ipynb #93b58b21
+# %% ../nbs/09_experiments.ipynb #e4a4041f
 def build_report(runs: list, title: str, group: str | None = None, metrics=("train/lm_loss", "validation/lm_loss"),
                  entity: str | None = None, project: str | None = None, cfg=None) -> str | None:
     "A W&B report over `runs` (their group), built with wandb-workspaces; its URL, or None when unavailable."
@@ -328,7 +341,7 @@ def write_markdown_report(runs: list, path, title: str, metrics=("train/lm_loss"
                     f"![loss curves]({png.name})\n")
     return path
 
-# %% ../nbs/09_experiments.ipynb #7d102a63
+# %% ../nbs/09_experiments.ipynb #38c93c9f
 def submission_problem(run, exercise: Exercise) -> str | None:
     "Why a run is not a well-formed submission of `exercise`, or None when it is."
     if run.job_type != "exercise": return f"job type is '{run.job_type}', not 'exercise'"
@@ -353,7 +366,7 @@ def claims(run, exercise_id: str) -> bool:
     "Does a run say it is a submission of this exercise (group, config or summary)?"
     return exercise_id in (run.group, run.config.get("exercise"), run.summary.get("exercise"))
 
-# %% ../nbs/09_experiments.ipynb #b574641e
+# %% ../nbs/09_experiments.ipynb #142b6ff3
 @dataclass
 class Leaderboard:
     "The ranked, well-formed submissions of one exercise, and the rejected ones with their reasons."
@@ -393,7 +406,7 @@ def leaderboard(exercise_id: str, runs=None, best_per_learner: bool = True, wait
     board.ranked = good
     return board
 
-# %% ../nbs/09_experiments.ipynb #886247b6
+# %% ../nbs/09_experiments.ipynb #941e8229
 def run_url(run, entity: str | None = None, project: str | None = None) -> str:
     "The W&B page of a run (after `wandb sync` for an offline one)."
     default_entity, default_project = wandb_target()
@@ -412,7 +425,7 @@ def pull_request_body(runs: list, question: str, metrics=("train/lm_loss", "vali
               "CI: notebooks headless with the smoke config, nbdev clean/export in sync, tests, exercise solutions."]
     return "\n".join(lines)
 
-# %% ../nbs/09_experiments.ipynb #3657f470
+# %% ../nbs/09_experiments.ipynb #a65744ac
 def _curve(steps, a: float, b: float, c: float, metric: str = "validation/lm_loss") -> list:
     "A history with `metric` = a + b / sqrt(step / c) logged at `steps` (the shape of a loss curve)."
     return [{"_step": s, metric: a + b / math.sqrt(s / c)} for s in steps]
