@@ -8,7 +8,7 @@ __all__ = ['DDP_CHECK_SCRIPT', 'INDEX_MAGIC', 'NEOX_DTYPES', 'NEOX_OPTIMIZERS', 
            'write_indexed_dataset', 'IndexedDataset', 'split_at_eot', 'prepared_documents', 'neox_optimizer',
            'neox_schedule', 'check_neox_config', 'neox_config', 'NeoXExport', 'export_neox', 'check_scale_out']
 
-# %% ../nbs/10_scaling_up.ipynb #88581ac5
+# %% ../nbs/10_scaling_up.ipynb #7115ea00
 import json
 import shutil
 import struct
@@ -22,7 +22,7 @@ import yaml
 from .config import ConfigError, canonical, load_config, neox_arguments, pad_vocab, read_yaml, to_neox_dict
 from .exercises import Exercise, ExerciseError, register_exercise
 
-# %% ../nbs/10_scaling_up.ipynb #c2da0069
+# %% ../nbs/10_scaling_up.ipynb #0de70cf3
 @dataclass(frozen=True)
 class BatchPlan:
     "How one optimizer step's global batch is shared out: micro-batch x accumulation x processes."
@@ -51,7 +51,7 @@ def batch_plan(cfg, world_size: int = 1, micro_batch_size: int | None = None) ->
                           f"processes; {hint}")
     return BatchPlan(world_size, micro, total // (micro * world_size), total, cfg.model.seq_length)
 
-# %% ../nbs/10_scaling_up.ipynb #1cebc99a
+# %% ../nbs/10_scaling_up.ipynb #bde0d1e8
 def torchrun_command(config: str, nproc_per_node: int, nnodes: int = 1, node_rank: int = 0,
                      master_addr: str = "MASTER_HOST", master_port: int = 29500, resume: bool = False,
                      overrides: dict | None = None) -> list[str]:
@@ -63,7 +63,7 @@ def torchrun_command(config: str, nproc_per_node: int, nnodes: int = 1, node_ran
     sets = [a for k, v in (overrides or {}).items() for a in ("--set", f"{k}={v}")]
     return launch + ["-m", "neoxcourse.cli", "train", str(config), *sets] + (["--resume"] if resume else [])
 
-# %% ../nbs/10_scaling_up.ipynb #aed62317
+# %% ../nbs/10_scaling_up.ipynb #8c1bdaf9
 DDP_CHECK_SCRIPT = '''
 import json, os, sys
 import torch, torch.distributed as dist
@@ -105,7 +105,7 @@ def check_ddp_gradients(config_path, nproc: int = 2, timeout: float = 300) -> di
         if r.returncode != 0: raise RuntimeError(f"torchrun failed ({r.returncode}):\n{r.stderr[-2000:]}")
         return json.loads(out.read_text())
 
-# %% ../nbs/10_scaling_up.ipynb #324bfe77
+# %% ../nbs/10_scaling_up.ipynb #e9482af1
 INDEX_MAGIC = b"MMIDIDX\x00\x00"
 NEOX_DTYPES = {8: np.dtype(np.uint16), 4: np.dtype(np.int32)}
 
@@ -142,7 +142,7 @@ def write_indexed_dataset(prefix, documents, vocab_size: int) -> dict:
     idx_path.with_name(idx_path.name + ".tmp").replace(idx_path)
     return {"prefix": str(prefix), "documents": int(len(sizes)), "tokens": int(sizes.sum()), "dtype": dtype.name}
 
-# %% ../nbs/10_scaling_up.ipynb #d76daf7b
+# %% ../nbs/10_scaling_up.ipynb #eb48f6ce
 class IndexedDataset:
     "GPT-NeoX's mmap indexed dataset, read: `len(ds)` sequences, `ds[i]` the token ids of sequence i."
     def __init__(self, prefix):
@@ -164,7 +164,7 @@ class IndexedDataset:
         start = self.pointers[i] // self.dtype.itemsize
         return self.tokens[start:start + self.sizes[i]]
 
-# %% ../nbs/10_scaling_up.ipynb #1c41d54d
+# %% ../nbs/10_scaling_up.ipynb #7a032e59
 def split_at_eot(tokens, eot_id: int) -> list[np.ndarray]:
     "Cut a flat token stream after every end-of-text id: one document each, its end-of-text id kept."
     tokens = np.asarray(tokens)
@@ -185,7 +185,7 @@ def prepared_documents(prepared, split: str = "train") -> list[np.ndarray]:
         warnings.warn(f"{manifest}: token counts do not add up to {path.name}; cutting at end-of-text ids")
     return split_at_eot(tokens, meta["eot_id"])
 
-# %% ../nbs/10_scaling_up.ipynb #ab2511f9
+# %% ../nbs/10_scaling_up.ipynb #d6418ea8
 NEOX_OPTIMIZERS = {  # course type -> (GPT-NeoX type, the params its optimizer class takes, fixed params)
     "adamw": ("Adam", ("lr", "betas", "eps"), {}),
     "adam": ("Adam", ("lr", "betas", "eps"), {"adam_w_mode": False}),   # L2-coupled decay, as torch's Adam
@@ -232,7 +232,7 @@ def neox_schedule(style: str, unsupported: str = "error") -> tuple[str, list[str
     raise ConfigError(f"lr-decay-style '{style}' is not a GPT-NeoX schedule (it has {', '.join(allowed)}); "
                       f"export with --set lr-decay-style=cosine, or export_neox(..., unsupported='closest')")
 
-# %% ../nbs/10_scaling_up.ipynb #8a27945f
+# %% ../nbs/10_scaling_up.ipynb #ec8b2530
 def check_neox_config(d: dict) -> list[str]:
     "Problems that would stop GPT-NeoX: keys it does not define, values outside its allowed lists."
     args, problems = neox_arguments(), []
@@ -252,7 +252,7 @@ def check_neox_config(d: dict) -> list[str]:
             problems.append("optimizer.params.weight_decay duplicates 'weight-decay' (GPT-NeoX passes both)")
     return problems
 
-# %% ../nbs/10_scaling_up.ipynb #15fec837
+# %% ../nbs/10_scaling_up.ipynb #a2a43d71
 def neox_config(cfg, train_prefix: str, valid_prefix: str, vocab_file: str, save_dir: str,
                 unsupported: str = "error", tokenizer_size: int | None = None) -> tuple[dict, list[str]]:
     "The GPT-NeoX config for `cfg`, with data, tokenizer and checkpoint paths, and notes on every translation."
@@ -284,7 +284,7 @@ def neox_config(cfg, train_prefix: str, valid_prefix: str, vocab_file: str, save
     if problems: raise ConfigError("the GPT-NeoX config would not load: " + "; ".join(problems))
     return d, notes
 
-# %% ../nbs/10_scaling_up.ipynb #59eb02ca
+# %% ../nbs/10_scaling_up.ipynb #ba074df9
 @dataclass
 class NeoXExport:
     "What `export_neox` wrote."
@@ -336,7 +336,7 @@ def export_neox(cfg, out_dir, unsupported: str = "error", prepared=None) -> NeoX
                                                         f"({v['dtype']})" for k, v in splits.items()))
     return NeoXExport(out, config_path, train_prefix, valid_prefix, vocab_file, splits, notes)
 
-# %% ../nbs/10_scaling_up.ipynb #30b37ebc
+# %% ../nbs/10_scaling_up.ipynb #dcc5f652
 SCALE_TARGET = {"num_gpus": 8, "gpu_gib": 15.0, "train_batch_size": 1024, "recipe": "configs/t4.yml"}
 
 def _answer_dict(answer) -> dict:
