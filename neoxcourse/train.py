@@ -9,7 +9,7 @@ __all__ = ['SAMPLE_PROMPTS', 'choose_device', 'choose_precision', 'autocast_cont
            'init_distributed', 'my_share', 'checkpoint_dir', 'move_aside', 'TrainingError', 'TrainResult', 'train',
            'benchmark_steps', 'check_accumulation_exercise']
 
-# %% ../nbs/05_training.ipynb #73767e86
+# %% ../nbs/05_training.ipynb #0178ccce
 import math
 import os
 import time
@@ -34,7 +34,7 @@ from .schedules import build_schedule
 from .tokenizer import load_tokenizer
 from .tracking import model_flops_utilization, peak_flops, start_tracking
 
-# %% ../nbs/05_training.ipynb #954fe368
+# %% ../nbs/05_training.ipynb #b29a2d3a
 def choose_device(requested: str | None = "auto", local_rank: int = 0) -> torch.device:
     "The training device: the (local_rank-th) GPU when there is one and `requested` is 'auto', else the CPU."
     if requested in (None, "auto"):
@@ -58,12 +58,12 @@ def autocast_context(device: torch.device, precision: str):
     if precision == "fp32": return nullcontext()
     return torch.autocast(device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16)
 
-# %% ../nbs/05_training.ipynb #445eccdd
+# %% ../nbs/05_training.ipynb #51ad2996
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     "Mean next-token cross-entropy in fp32: logits (B, T, V), targets (B, T)."
     return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())  # (B*T, V) vs (B*T,)
 
-# %% ../nbs/05_training.ipynb #8f367fc6
+# %% ../nbs/05_training.ipynb #bc687608
 def accumulate_gradients(model, batches: list, scaler, autocast) -> torch.Tensor:
     "Forward and backward over the micro-batches (x, y), adding up gradients of their mean loss; returns that mean."
     total = 0.0
@@ -76,7 +76,7 @@ def accumulate_gradients(model, batches: list, scaler, autocast) -> torch.Tensor
         total = total + loss.detach()
     return total / len(batches)
 
-# %% ../nbs/05_training.ipynb #97912d58
+# %% ../nbs/05_training.ipynb #9627358d
 def optimizer_step(model, optimizer, scaler, clip: float | None) -> tuple[float, bool]:
     "Unscale, clip (returning the norm before clipping), step and update the loss scale; also whether it stepped."
     scaler.unscale_(optimizer)
@@ -89,7 +89,7 @@ def optimizer_step(model, optimizer, scaler, clip: float | None) -> tuple[float,
     stepped = not scaler.is_enabled() or scaler.get_scale() >= scale
     return norm, stepped
 
-# %% ../nbs/05_training.ipynb #d1c32381
+# %% ../nbs/05_training.ipynb #24edeaf1
 def micro_batch_candidates(global_batch_size: int, world_size: int = 1) -> list[int]:
     "Micro-batches that divide the per-GPU share of the global batch, largest first."
     if global_batch_size % world_size:
@@ -109,7 +109,7 @@ def estimate_micro_batch(model_cfg, candidates: list[int], precision: str, budge
                and memory_estimate(model_cfg, m, precision, optimizer)["total"] <= budget_bytes]
     return fitting[0] if fitting else candidates[-1]
 
-# %% ../nbs/05_training.ipynb #1b954756
+# %% ../nbs/05_training.ipynb #cab98e53
 def find_micro_batch(model, candidates: list[int], seq_length: int, vocab_size: int, device, precision: str,
                      budget_bytes: float, optimizer_bytes: float = 0.0) -> int:
     "The largest candidate whose real forward + backward (plus `optimizer_bytes`) fits `budget_bytes` on the GPU."
@@ -128,7 +128,7 @@ def find_micro_batch(model, candidates: list[int], seq_length: int, vocab_size: 
             torch.cuda.empty_cache()
     return candidates[-1]
 
-# %% ../nbs/05_training.ipynb #cffaed77
+# %% ../nbs/05_training.ipynb #54c5e073
 def gpu_memory_budget(device, margin: float = 0.9) -> float:
     "Bytes this process may still use on `device`: free memory, within any per-process fraction, times `margin`."
     free, total = torch.cuda.mem_get_info(device)
@@ -156,7 +156,7 @@ def choose_micro_batch(cfg, model, device, precision: str, world_size: int = 1) 
               f"accumulating {t.global_batch_size // (chosen * world_size)} micro-batches a step.")
     return chosen
 
-# %% ../nbs/05_training.ipynb #f0676d91
+# %% ../nbs/05_training.ipynb #e84a6795
 SAMPLE_PROMPTS = ["def fibonacci(n):\n", "import os\n\n\ndef list_files(path):\n",
                   "class Stack:\n    def __init__(self):\n"]
 
@@ -188,7 +188,7 @@ def greedy_completion(model, tokenizer, prompt: str, max_new_tokens: int, seq_le
     model.train()
     return tokenizer.decode(ids[0, start:].tolist())
 
-# %% ../nbs/05_training.ipynb #fb81b64c
+# %% ../nbs/05_training.ipynb #6b1947a6
 @dataclass
 class Distributed:
     "This process's place in a torchrun job (rank 0 of 1 when run alone)."
@@ -222,18 +222,17 @@ def my_share(sampler, n_micro: int, ddp: Distributed, device) -> list:
         if k % ddp.world_size == ddp.rank: batches.append((x.to(device), y.to(device)))
     return batches
 
-# %% ../nbs/05_training.ipynb #b6c944eb
-def checkpoint_dir(cfg) -> Path:
-    "The folder checkpoints and the W&B run go to: `save`, moved to Google Drive on Colab when it is mounted."
+# %% ../nbs/05_training.ipynb #19ef9299
+def checkpoint_dir(cfg, drive: Path = Path("/content/drive/MyDrive")) -> Path:
+    "Where checkpoints and the W&B run go: `save`, moved into Google Drive on Colab when it is mounted."
     save = cfg.resolve(cfg.training.save or "checkpoints")
-    drive = Path("/content/drive/MyDrive")
-    if in_colab() and drive.is_dir() and not str(save).startswith("/content/drive"):
+    if in_colab() and Path(drive).is_dir() and not str(save).startswith(str(Path(drive).parent)):
         try: rel = save.relative_to(cfg.root)
         except ValueError: rel = Path(save.name)
-        save = drive / "neoxcourse" / rel
+        save = Path(drive) / "neoxcourse" / rel
     return save
 
-# %% ../nbs/05_training.ipynb #65f7ed95
+# %% ../nbs/05_training.ipynb #56ed5fb6
 def move_aside(save_dir) -> Path | None:
     "Move the checkpoints in `save_dir` into `save_dir/previous-<time>/` (a fresh run starts clean); None if none."
     old = list_checkpoints(save_dir)
@@ -245,7 +244,7 @@ def move_aside(save_dir) -> Path | None:
           f"(train with resume=True, or --resume, to continue them instead).")
     return aside
 
-# %% ../nbs/05_training.ipynb #e14f793e
+# %% ../nbs/05_training.ipynb #900c4d97
 class TrainingError(RuntimeError):
     "Training cannot go on; the message says what to change in the config."
 
@@ -281,7 +280,7 @@ class TrainResult:
                 f"{self.skipped_steps} skipped step(s), {self.elapsed:.1f} s\n"
                 f"checkpoint: {self.checkpoint}\nW&B run: {self.wandb_run_id} ({self.wandb_dir})")
 
-# %% ../nbs/05_training.ipynb #724788e2
+# %% ../nbs/05_training.ipynb #50520c6b
 def _oom_message(cfg, micro: int, precision: str, device_bytes: int, world_size: int = 1) -> str:
     "What to change after CUDA ran out of memory: the estimate, and a micro-batch half as large."
     est = memory_estimate(cfg.model, micro, precision, cfg.optimizer.type)
@@ -300,7 +299,7 @@ def _nan_message(cfg, step: int, n: int, precision: str) -> str:
             f"at 1.0, lengthen the warmup (--set warmup={max(2 * cfg.schedule.warmup, 0.01):g}){fp32}; "
             f"then resume from the last good checkpoint with --resume.")
 
-# %% ../nbs/05_training.ipynb #823b66f1
+# %% ../nbs/05_training.ipynb #613fcf53
 def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
     "Train the GPT-NeoX of `cfg`; with `resume`, continue from the newest good checkpoint in its `save` folder."
     t = cfg.training
@@ -350,7 +349,8 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
     tokenizer = load_tokenizer(cfg) if ddp.main and tracker.run else None
     # 7. wrappers: DDP, torch.compile (activation checkpointing is the model's own switch)
     net = model
-    if ddp.world_size > 1: net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    if ddp.world_size > 1:
+        net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     if t.compile: net = torch.compile(net)
     # 8. the loop
     base_lr = cfg.optimizer.lr or 1.0
@@ -438,7 +438,7 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
         if ddp.started_here: dist.destroy_process_group()
     return res
 
-# %% ../nbs/05_training.ipynb #92b8aab8
+# %% ../nbs/05_training.ipynb #9c202a81
 def _evaluate(cfg, res, net, optimizer, data, micro, device, autocast, ddp, tracker, tokenizer, step):
     model = net.module if isinstance(net, DistributedDataParallel) else net
     set_train_mode(optimizer, False)  # schedule-free optimizers evaluate at their averaged weights
@@ -458,7 +458,7 @@ def _gpu_memory_gib(device) -> float | None:
 def _device_name(device) -> str | None:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else None
 
-# %% ../nbs/05_training.ipynb #ea0d7fd8
+# %% ../nbs/05_training.ipynb #a2ec30ae
 def benchmark_steps(cfg, steps: int = 10, warmup: int = 3, micro_batch: int | None = None) -> dict:
     "Time `steps` optimizer steps of cfg's model on random tokens (after `warmup`): tokens/s, MFU, peak memory."
     device = choose_device(cfg.training.device)
@@ -485,7 +485,7 @@ def benchmark_steps(cfg, steps: int = 10, warmup: int = 3, micro_batch: int | No
             "mfu": model_flops_utilization(tps, flops_per_token(cfg.model), peak),
             "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None}
 
-# %% ../nbs/05_training.ipynb #83addb2d
+# %% ../nbs/05_training.ipynb #cc7fe2ca
 def _relative_error(got: list, want: list, scale: float) -> float:
     return max((g - w).abs().max().item() for g, w in zip(got, want)) / scale
 
