@@ -4,14 +4,15 @@
 
 # %% auto #0
 __all__ = ['DEFAULT_PROJECT', 'IGNORED_KEYS', 'SWEEP_METHODS', 'DISTRIBUTIONS', 'ARG_MACROS', 'wandb_target', 'slug',
-           'experiment_id', 'short_number', 'run_name', 'run_tags', 'wandb_init_kwargs', 'run_finished', 'load_run',
-           'find_run_dirs', 'load_runs', 'api_runs', 'flatten', 'config_differences', 'metric_values', 'final_value',
-           'compare_runs', 'format_table', 'plot_runs', 'tokens_to_reach', 'tokens_per_step', 'token_speedup',
-           'load_sweep', 'sweep_base_config', 'command_overrides', 'validate_sweep', 'sweep_size', 'sweep_overrides',
-           'sweep_train', 'build_report', 'write_markdown_report', 'submission_problem', 'learner_of', 'claims',
-           'Leaderboard', 'leaderboard', 'run_url', 'pull_request_body', 'check_speedup_exercise']
+           'experiment_id', 'short_number', 'run_name', 'run_tags', 'wandb_init_kwargs', 'apply_conventions',
+           'run_finished', 'load_run', 'find_run_dirs', 'load_runs', 'api_runs', 'flatten', 'config_differences',
+           'metric_values', 'final_value', 'compare_runs', 'format_table', 'plot_runs', 'tokens_to_reach',
+           'tokens_per_step', 'token_speedup', 'load_sweep', 'sweep_base_config', 'command_overrides', 'validate_sweep',
+           'sweep_size', 'sweep_overrides', 'sweep_train', 'build_report', 'write_markdown_report',
+           'submission_problem', 'learner_of', 'claims', 'Leaderboard', 'leaderboard', 'run_url', 'pull_request_body',
+           'check_speedup_exercise']
 
-# %% ../nbs/09_experiments.ipynb #6c0e43da
+# %% ../nbs/09_experiments.ipynb #bc64467c
 import json
 import math
 import os
@@ -24,7 +25,7 @@ from pathlib import Path
 from .config import ConfigError, load_config, parse_override, read_yaml
 from .exercises import Exercise, ExerciseError, RunRecord, get_exercise, read_run, register_exercise
 
-# %% ../nbs/09_experiments.ipynb #46075d5c
+# %% ../nbs/09_experiments.ipynb #aae15a0a
 DEFAULT_PROJECT = "neoxcourse"
 
 def wandb_target(cfg=None) -> tuple[str | None, str]:
@@ -33,7 +34,7 @@ def wandb_target(cfg=None) -> tuple[str | None, str]:
     project = os.environ.get("WANDB_PROJECT") or (cfg.wandb.project if cfg is not None else None)
     return entity or None, project or DEFAULT_PROJECT
 
-# %% ../nbs/09_experiments.ipynb #4c8f4229
+# %% ../nbs/09_experiments.ipynb #58ded1ab
 def slug(text: str) -> str:
     "Lower case, dashes: a safe W&B group or branch name."
     return re.sub(r"[^a-z0-9._]+", "-", str(text).lower()).strip("-.") or "run"
@@ -70,7 +71,14 @@ def wandb_init_kwargs(cfg, job_type: str = "train") -> dict:
     return {"project": project, "entity": entity, "group": experiment_id(cfg), "name": run_name(cfg),
             "tags": run_tags(cfg), "job_type": job_type}
 
-# %% ../nbs/09_experiments.ipynb #84dd2a1f
+def apply_conventions(cfg, extra_tags=()):
+    "The config with its W&B group, run name and tags filled in by the conventions (for `train(cfg)`)."
+    import dataclasses
+    w = dataclasses.replace(cfg.wandb, group=experiment_id(cfg), run_name=run_name(cfg),
+                            tags=tuple(run_tags(cfg, extra_tags)))
+    return dataclasses.replace(cfg, wandb=w)
+
+# %% ../nbs/09_experiments.ipynb #a6d95613
 def _run_file(run_dir: Path) -> Path:
     files = sorted(Path(run_dir).glob("run-*.wandb"))
     if not files: raise FileNotFoundError(f"{run_dir}: no run-*.wandb file; is this a W&B run folder?")
@@ -114,7 +122,7 @@ def api_runs(project: str | None = None, entity: str | None = None, filters: dic
                              path=Path(*r.path)))
     return out
 
-# %% ../nbs/09_experiments.ipynb #2fd664cf
+# %% ../nbs/09_experiments.ipynb #90d53987
 IGNORED_KEYS = ("save", "load", "wandb_run_name", "wandb-run-name")   # differ between runs by construction
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -145,13 +153,14 @@ def final_value(run, metric: str):
 
 def compare_runs(runs: list, metrics=("train/lm_loss", "validation/lm_loss"), keys=None,
                  lower_is_better: bool = True) -> list[dict]:
-    "One row a run: id, group, the config keys that differ, the final metrics; sorted by the first metric."
+    "One row a run: id, name, group, the config keys that differ, the final metrics; sorted by the first metric."
     keys = config_differences(runs) if keys is None else list(keys)
     rows = []
     for r in runs:
         flat = flatten(r.config)
-        rows.append({"run": r.id, "group": r.group, **{k: flat.get(k) for k in keys},
-                     **{m: final_value(r, m) for m in metrics}})
+        name = flat.get("wandb-run-name") or flat.get("wandb_run_name")
+        rows.append({"run": r.id, **({"name": name} if name else {}), "group": r.group,
+                     **{k: flat.get(k) for k in keys}, **{m: final_value(r, m) for m in metrics}})
     sign = 1 if lower_is_better else -1
     return sorted(rows, key=lambda row: (row[metrics[0]] is None, sign * (row[metrics[0]] or 0)))
 
@@ -163,7 +172,7 @@ def format_table(rows: list[dict], digits: int = 4) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     return "\n".join(lines + ["| " + " | ".join(cell(row.get(c)) for c in cols) + " |" for row in rows])
 
-# %% ../nbs/09_experiments.ipynb #23374b92
+# %% ../nbs/09_experiments.ipynb #8dc1cd8c
 def plot_runs(runs: list, metrics=("train/lm_loss", "validation/lm_loss"), x: str = "_step", label_keys=None):
     "Loss curves of several runs, one panel a metric, each run labelled by the config keys that differ."
     import matplotlib.pyplot as plt
@@ -180,7 +189,7 @@ def plot_runs(runs: list, metrics=("train/lm_loss", "validation/lm_loss"), x: st
     fig.tight_layout()
     return fig
 
-# %% ../nbs/09_experiments.ipynb #785fc0e6
+# %% ../nbs/09_experiments.ipynb #9d6ccf8b
 def tokens_to_reach(history: list, target: float, tokens_per_step: int, metric: str = "validation/lm_loss",
                     x: str = "_step") -> float | None:
     "Tokens seen when `metric` first falls to `target` (linear between logged points); None if it never does."
@@ -207,7 +216,7 @@ def token_speedup(baseline, candidate, metric: str = "validation/lm_loss") -> fl
     cand = tokens_to_reach(candidate.history, target, tokens_per_step(candidate), metric)
     return None if not base or not cand else base / cand
 
-# %% ../nbs/09_experiments.ipynb #ef306d73
+# %% ../nbs/09_experiments.ipynb #c0c72546
 SWEEP_METHODS = ("grid", "random", "bayes")
 DISTRIBUTIONS = ("constant", "categorical", "int_uniform", "uniform", "q_uniform", "log_uniform",
                  "log_uniform_values", "q_log_uniform", "q_log_uniform_values", "inv_log_uniform",
@@ -291,7 +300,7 @@ def sweep_size(sweep: dict) -> int | None:
     if sweep.get("method") != "grid": return None
     return math.prod(len(s.get("values", [s.get("value")])) for s in sweep["parameters"].values())
 
-# %% ../nbs/09_experiments.ipynb #f002455a
+# %% ../nbs/09_experiments.ipynb #ada3712f
 def sweep_overrides(args: list[str]) -> dict:
     "`key=value` pairs from `wandb agent` (`${args_no_hyphens}`), as config overrides; `--key=value` too."
     return dict(parse_override(a.lstrip("-")) for a in args)
@@ -302,7 +311,7 @@ def sweep_train(config_path, args: list[str] = ()):
     cfg = load_config(config_path, sweep_overrides(list(args)))
     return train(cfg)
 
-# %% ../nbs/09_experiments.ipynb #e4a4041f
+# %% ../nbs/09_experiments.ipynb #4b7c9a36
 def build_report(runs: list, title: str, group: str | None = None, metrics=("train/lm_loss", "validation/lm_loss"),
                  entity: str | None = None, project: str | None = None, cfg=None) -> str | None:
     "A W&B report over `runs` (their group), built with wandb-workspaces; its URL, or None when unavailable."
@@ -341,7 +350,7 @@ def write_markdown_report(runs: list, path, title: str, metrics=("train/lm_loss"
                     f"![loss curves]({png.name})\n")
     return path
 
-# %% ../nbs/09_experiments.ipynb #38c93c9f
+# %% ../nbs/09_experiments.ipynb #13fe0ff8
 def submission_problem(run, exercise: Exercise) -> str | None:
     "Why a run is not a well-formed submission of `exercise`, or None when it is."
     if run.job_type != "exercise": return f"job type is '{run.job_type}', not 'exercise'"
@@ -366,7 +375,7 @@ def claims(run, exercise_id: str) -> bool:
     "Does a run say it is a submission of this exercise (group, config or summary)?"
     return exercise_id in (run.group, run.config.get("exercise"), run.summary.get("exercise"))
 
-# %% ../nbs/09_experiments.ipynb #142b6ff3
+# %% ../nbs/09_experiments.ipynb #992c9802
 @dataclass
 class Leaderboard:
     "The ranked, well-formed submissions of one exercise, and the rejected ones with their reasons."
@@ -406,7 +415,7 @@ def leaderboard(exercise_id: str, runs=None, best_per_learner: bool = True, wait
     board.ranked = good
     return board
 
-# %% ../nbs/09_experiments.ipynb #941e8229
+# %% ../nbs/09_experiments.ipynb #ffccc0af
 def run_url(run, entity: str | None = None, project: str | None = None) -> str:
     "The W&B page of a run (after `wandb sync` for an offline one)."
     default_entity, default_project = wandb_target()
@@ -425,7 +434,7 @@ def pull_request_body(runs: list, question: str, metrics=("train/lm_loss", "vali
               "CI: notebooks headless with the smoke config, nbdev clean/export in sync, tests, exercise solutions."]
     return "\n".join(lines)
 
-# %% ../nbs/09_experiments.ipynb #a65744ac
+# %% ../nbs/09_experiments.ipynb #d70a8836
 def _curve(steps, a: float, b: float, c: float, metric: str = "validation/lm_loss") -> list:
     "A history with `metric` = a + b / sqrt(step / c) logged at `steps` (the shape of a loss curve)."
     return [{"_step": s, metric: a + b / math.sqrt(s / c)} for s in steps]
