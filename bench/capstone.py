@@ -4,14 +4,15 @@
     PYTHONPATH=. python bench/capstone.py --out bench/results --speed-only   # about a minute
 
 1. T4 emulation: this process is capped at 15 GiB and the flash and cuDNN attention kernels are off.
-2. Speed (writes `capstone_speed.json`): one large fp16 matmul (the GPU's practical ceiling) and the T4
-   recipe's full training step (fp16 autocast, GradScaler, the config's AdamW, clipping, accumulation),
-   timed side by side. The notebook turns their ratio, the step's *efficiency*, into a T4 estimate:
-   T4 tokens/s = 20.6 TFLOP/s (a Colab T4's measured fp16 matmul) x efficiency / FLOPs per token.
+2. Speed (writes `capstone_speed.json`): the T4 recipe's full training step (fp16 autocast, GradScaler,
+   the config's AdamW, clipping, accumulation) and its MFU against this GPU's fp16 peak; one large fp16
+   matmul for context. The notebook assumes a T4 reaches the same MFU:
+   T4 tokens/s = MFU x 65 TFLOP/s / FLOPs per token.
 3. The notebook itself (writes `capstone_t4emu.json` and `capstone_t4emu.log`): its code cells are run in
    order in this process (no papermill or nbdev needed) with `config_path=configs/t4.yml`; W&B is off when
    `wandb` is not installed. It sizes its runs for a T4 hour from step 2, so this GPU trains what a T4
    learner would; the JSON holds its wall-clock time, section times and the findings it printed.
+   `--train-iters N` shortens both runs (to fit a 10-minute command); the JSON records it.
 """
 import argparse
 import contextlib
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from neoxcourse.config import load_config  # noqa: E402
 from neoxcourse.model import GPTNeoX, flops_per_token  # noqa: E402
 from neoxcourse.optim import build_optimizer, param_groups  # noqa: E402
+from neoxcourse.tracking import peak_flops  # noqa: E402
 from neoxcourse.train import accumulate_gradients, autocast_context, optimizer_step  # noqa: E402
 
 NOTEBOOK = ROOT / "nbs" / "11_code_completion_notebook.ipynb"
@@ -151,6 +153,7 @@ def main(argv=None):
     p.add_argument("--config", default="configs/t4.yml")
     p.add_argument("--speed-only", action="store_true")
     p.add_argument("--no-emulation", action="store_true", help="use the whole GPU (not a T4 emulation)")
+    p.add_argument("--train-iters", type=int, help="iterations a run (default: the notebook's T4-hour plan)")
     a = p.parse_args(argv)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     if not a.no_emulation: t4_emulation()
@@ -161,8 +164,9 @@ def main(argv=None):
     speed.update({"tokens_per_sec": tps, "flops_per_token": flops_per_token(cfg.model),
                   "step_tflops": tps * flops_per_token(cfg.model) / 1e12,
                   "micro_batch": cfg.training.micro_batch_size, "global_batch": cfg.training.global_batch_size})
-    speed["efficiency"] = speed["step_tflops"] / speed["matmul_tflops"]
-    speed["t4_tokens_per_sec_estimate"] = 20.6e12 * speed["efficiency"] / speed["flops_per_token"]
+    peak = peak_flops(torch.cuda.get_device_name(), "fp16")
+    speed["mfu"] = speed["step_tflops"] * 1e12 / peak if peak else None
+    speed["t4_tokens_per_sec_estimate"] = (speed["mfu"] or 0.15) * 65e12 / speed["flops_per_token"]
     (out / "capstone_speed.json").write_text(json.dumps(speed, indent=2))
     print(json.dumps(speed, indent=2), flush=True)
     if a.speed_only: return
@@ -180,6 +184,7 @@ def main(argv=None):
     overrides = {}
     try: import wandb  # noqa: F401
     except ImportError: overrides["wandb.mode"] = "disabled"
+    if a.train_iters: overrides["train-iters"] = a.train_iters
     params = {"config_path": str(ROOT / a.config), "overrides": overrides}
     result = {**header(), "config": a.config, "overrides": overrides}
     tic = time.perf_counter()
