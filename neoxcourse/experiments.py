@@ -12,7 +12,7 @@ __all__ = ['DEFAULT_PROJECT', 'IGNORED_KEYS', 'SWEEP_METHODS', 'DISTRIBUTIONS', 
            'submission_problem', 'learner_of', 'claims', 'Leaderboard', 'leaderboard', 'run_url', 'pull_request_body',
            'check_speedup_exercise']
 
-# %% ../nbs/09_experiments.ipynb #bc64467c
+# %% ../nbs/09_experiments.ipynb #7e3757ba
 import json
 import math
 import os
@@ -25,7 +25,7 @@ from pathlib import Path
 from .config import ConfigError, load_config, parse_override, read_yaml
 from .exercises import Exercise, ExerciseError, RunRecord, get_exercise, read_run, register_exercise
 
-# %% ../nbs/09_experiments.ipynb #aae15a0a
+# %% ../nbs/09_experiments.ipynb #05ab65cf
 DEFAULT_PROJECT = "neoxcourse"
 
 def wandb_target(cfg=None) -> tuple[str | None, str]:
@@ -34,7 +34,7 @@ def wandb_target(cfg=None) -> tuple[str | None, str]:
     project = os.environ.get("WANDB_PROJECT") or (cfg.wandb.project if cfg is not None else None)
     return entity or None, project or DEFAULT_PROJECT
 
-# %% ../nbs/09_experiments.ipynb #58ded1ab
+# %% ../nbs/09_experiments.ipynb #3129c78c
 def slug(text: str) -> str:
     "Lower case, dashes: a safe W&B group or branch name."
     return re.sub(r"[^a-z0-9._]+", "-", str(text).lower()).strip("-.") or "run"
@@ -78,7 +78,7 @@ def apply_conventions(cfg, extra_tags=()):
                             tags=tuple(run_tags(cfg, extra_tags)))
     return dataclasses.replace(cfg, wandb=w)
 
-# %% ../nbs/09_experiments.ipynb #a6d95613
+# %% ../nbs/09_experiments.ipynb #b8db43bf
 def _run_file(run_dir: Path) -> Path:
     files = sorted(Path(run_dir).glob("run-*.wandb"))
     if not files: raise FileNotFoundError(f"{run_dir}: no run-*.wandb file; is this a W&B run folder?")
@@ -88,13 +88,17 @@ def run_finished(run_dir) -> bool:
     "True once a run folder's .wandb file holds its exit record (wandb writes it in another process)."
     from neoxcourse.exercises import _wandb_records
     try: return any(r.WhichOneof("record_type") == "exit" for r in _wandb_records(_run_file(run_dir)))
-    except (ValueError, OSError): return False
+    except Exception: return False   # torn last record (a crash, or the writer mid-flush): not finished
 
 def load_run(run_dir, wait: float = 20.0) -> RunRecord:
-    "Read a local W&B run folder, waiting up to `wait` seconds for its writer to finish."
-    deadline = time.monotonic() + wait
-    while not run_finished(run_dir) and time.monotonic() < deadline: time.sleep(0.1)
-    return read_run(run_dir)
+    "Read a local W&B run folder, waiting up to `wait` seconds for a writer still busy with it to finish."
+    path, deadline = _run_file(run_dir), time.monotonic() + wait
+    while (not run_finished(run_dir) and time.monotonic() < deadline
+           and time.time() - path.stat().st_mtime < wait):   # a crashed run's file stops changing: no wait
+        time.sleep(0.1)
+    try: return read_run(run_dir)
+    except Exception as e:   # a run killed mid-write can end in a torn record
+        raise ValueError(f"{run_dir}: unreadable W&B run file ({type(e).__name__}: {e})") from None
 
 def find_run_dirs(root) -> list[Path]:
     "Every W&B run folder under `root` (offline-run-* and run-*), oldest first."
@@ -103,10 +107,14 @@ def find_run_dirs(root) -> list[Path]:
     return sorted(dirs, key=lambda p: (stamp(p), p.name))
 
 def load_runs(source, wait: float = 20.0) -> list[RunRecord]:
-    "RunRecords from a folder of runs, a list of run folders, or RunRecords (kept as they are)."
+    "RunRecords from a folder of runs, a list of run folders, or RunRecords; unreadable runs are skipped, with a warning."
     if isinstance(source, (str, Path)):
         source = find_run_dirs(source) if not list(Path(source).glob("run-*.wandb")) else [source]
-    return [r if isinstance(r, RunRecord) else load_run(r, wait) for r in source]
+    out = []
+    for r in source:
+        try: out.append(r if isinstance(r, RunRecord) else load_run(r, wait))
+        except ValueError as e: warnings.warn(f"skipped {e}")
+    return out
 
 def api_runs(project: str | None = None, entity: str | None = None, filters: dict | None = None,
              samples: int = 1000, cfg=None) -> list[RunRecord]:
@@ -122,7 +130,7 @@ def api_runs(project: str | None = None, entity: str | None = None, filters: dic
                              path=Path(*r.path)))
     return out
 
-# %% ../nbs/09_experiments.ipynb #90d53987
+# %% ../nbs/09_experiments.ipynb #92db66ab
 IGNORED_KEYS = ("save", "load", "wandb_run_name", "wandb-run-name")   # differ between runs by construction
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -172,7 +180,7 @@ def format_table(rows: list[dict], digits: int = 4) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     return "\n".join(lines + ["| " + " | ".join(cell(row.get(c)) for c in cols) + " |" for row in rows])
 
-# %% ../nbs/09_experiments.ipynb #8dc1cd8c
+# %% ../nbs/09_experiments.ipynb #614c6511
 def plot_runs(runs: list, metrics=("train/lm_loss", "validation/lm_loss"), x: str = "_step", label_keys=None):
     "Loss curves of several runs, one panel a metric, each run labelled by the config keys that differ."
     import matplotlib.pyplot as plt
@@ -189,7 +197,7 @@ def plot_runs(runs: list, metrics=("train/lm_loss", "validation/lm_loss"), x: st
     fig.tight_layout()
     return fig
 
-# %% ../nbs/09_experiments.ipynb #9d6ccf8b
+# %% ../nbs/09_experiments.ipynb #99f546fb
 def tokens_to_reach(history: list, target: float, tokens_per_step: int, metric: str = "validation/lm_loss",
                     x: str = "_step") -> float | None:
     "Tokens seen when `metric` first falls to `target` (linear between logged points); None if it never does."
@@ -216,7 +224,7 @@ def token_speedup(baseline, candidate, metric: str = "validation/lm_loss") -> fl
     cand = tokens_to_reach(candidate.history, target, tokens_per_step(candidate), metric)
     return None if not base or not cand else base / cand
 
-# %% ../nbs/09_experiments.ipynb #c0c72546
+# %% ../nbs/09_experiments.ipynb #914883de
 SWEEP_METHODS = ("grid", "random", "bayes")
 DISTRIBUTIONS = ("constant", "categorical", "int_uniform", "uniform", "q_uniform", "log_uniform",
                  "log_uniform_values", "q_log_uniform", "q_log_uniform_values", "inv_log_uniform",
@@ -300,7 +308,7 @@ def sweep_size(sweep: dict) -> int | None:
     if sweep.get("method") != "grid": return None
     return math.prod(len(s.get("values", [s.get("value")])) for s in sweep["parameters"].values())
 
-# %% ../nbs/09_experiments.ipynb #ada3712f
+# %% ../nbs/09_experiments.ipynb #52b302b4
 def sweep_overrides(args: list[str]) -> dict:
     "`key=value` pairs from `wandb agent` (`${args_no_hyphens}`), as config overrides; `--key=value` too."
     return dict(parse_override(a.lstrip("-")) for a in args)
@@ -311,7 +319,7 @@ def sweep_train(config_path, args: list[str] = ()):
     cfg = load_config(config_path, sweep_overrides(list(args)))
     return train(cfg)
 
-# %% ../nbs/09_experiments.ipynb #4b7c9a36
+# %% ../nbs/09_experiments.ipynb #6dbab524
 def build_report(runs: list, title: str, group: str | None = None, metrics=("train/lm_loss", "validation/lm_loss"),
                  entity: str | None = None, project: str | None = None, cfg=None) -> str | None:
     "A W&B report over `runs` (their group), built with wandb-workspaces; its URL, or None when unavailable."
@@ -350,7 +358,7 @@ def write_markdown_report(runs: list, path, title: str, metrics=("train/lm_loss"
                     f"![loss curves]({png.name})\n")
     return path
 
-# %% ../nbs/09_experiments.ipynb #13fe0ff8
+# %% ../nbs/09_experiments.ipynb #c9aa900e
 def submission_problem(run, exercise: Exercise) -> str | None:
     "Why a run is not a well-formed submission of `exercise`, or None when it is."
     if run.job_type != "exercise": return f"job type is '{run.job_type}', not 'exercise'"
@@ -375,7 +383,7 @@ def claims(run, exercise_id: str) -> bool:
     "Does a run say it is a submission of this exercise (group, config or summary)?"
     return exercise_id in (run.group, run.config.get("exercise"), run.summary.get("exercise"))
 
-# %% ../nbs/09_experiments.ipynb #992c9802
+# %% ../nbs/09_experiments.ipynb #97a2020e
 @dataclass
 class Leaderboard:
     "The ranked, well-formed submissions of one exercise, and the rejected ones with their reasons."
@@ -415,7 +423,7 @@ def leaderboard(exercise_id: str, runs=None, best_per_learner: bool = True, wait
     board.ranked = good
     return board
 
-# %% ../nbs/09_experiments.ipynb #ffccc0af
+# %% ../nbs/09_experiments.ipynb #ef787424
 def run_url(run, entity: str | None = None, project: str | None = None) -> str:
     "The W&B page of a run (after `wandb sync` for an offline one)."
     default_entity, default_project = wandb_target()
@@ -434,7 +442,7 @@ def pull_request_body(runs: list, question: str, metrics=("train/lm_loss", "vali
               "CI: notebooks headless with the smoke config, nbdev clean/export in sync, tests, exercise solutions."]
     return "\n".join(lines)
 
-# %% ../nbs/09_experiments.ipynb #d70a8836
+# %% ../nbs/09_experiments.ipynb #27a4177d
 def _curve(steps, a: float, b: float, c: float, metric: str = "validation/lm_loss") -> list:
     "A history with `metric` = a + b / sqrt(step / c) logged at `steps` (the shape of a loss curve)."
     return [{"_step": s, metric: a + b / math.sqrt(s / c)} for s in steps]
