@@ -6,14 +6,14 @@
 __all__ = ['EXERCISES', 'CHAPTER_MODULES', 'ExerciseError', 'Exercise', 'register_exercise', 'all_exercises', 'get_exercise',
            'check_exercise', 'submit', 'RunRecord', 'read_run']
 
-# %% ../nbs/00a_exercises.ipynb #0d243e68
+# %% ../nbs/00a_exercises.ipynb #59310dd2
 import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-# %% ../nbs/00a_exercises.ipynb #6367873a
+# %% ../nbs/00a_exercises.ipynb #c1cc9d95
 class ExerciseError(AssertionError):
     "An exercise answer that does not pass; the message says what is wrong."
 
@@ -51,7 +51,7 @@ def get_exercise(exercise_id: str) -> Exercise:
         raise ExerciseError(f"no exercise {exercise_id!r}; known: {', '.join(EXERCISES) or 'none'}")
     return EXERCISES[exercise_id]
 
-# %% ../nbs/00a_exercises.ipynb #3cda9deb
+# %% ../nbs/00a_exercises.ipynb #525bf23a
 def check_exercise(exercise_id: str, answer: Any) -> dict:
     "Run an exercise's check on an answer; return the result, or raise ExerciseError saying what is wrong."
     ex = get_exercise(exercise_id)
@@ -84,7 +84,7 @@ def submit(exercise_id: str, answer: Any, name: str, config: dict | None = None,
     print(f"submitted {exercise_id} as W&B run {run.id} ({run_dir})")
     return run_dir
 
-# %% ../nbs/00a_exercises.ipynb #3bb40734
+# %% ../nbs/00a_exercises.ipynb #513ceb08
 @dataclass
 class RunRecord:
     "What one W&B run file holds: identity, config, summary and the logged history."
@@ -110,10 +110,14 @@ def _wandb_records(path: Path):
         if left < 7: pos += left; continue                      # block trailer padding
         _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
         chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        if len(chunk) < length: return                           # the file ends inside a chunk (a crash)
         if kind == 0: continue                                   # zero padding
         buf += chunk
         if kind in (1, 4):                                       # FULL or LAST: a whole record
-            record = pb.Record(); record.ParseFromString(buf); buf = b""
+            record = pb.Record()
+            try: record.ParseFromString(buf)
+            except Exception: return                             # a record torn by a crash: stop there
+            buf = b""
             yield record
 
 def _set_nested(d: dict, item) -> None:

@@ -140,3 +140,26 @@ def test_cli_train_then_complete_then_resume(tmp_path):
     assert (save / "step_00000005").exists()
     r = run_cli("complete", "--checkpoint", str(tmp_path / "nothing-here"), "x")
     assert r.returncode == 2 and "no such checkpoint" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_read_run_reads_back_and_survives_a_torn_file(tmp_path, offline_wandb):
+    "An offline run reads back exactly; a file cut off by a crash reads up to the tear instead of failing."
+    import shutil
+    import wandb
+    from neoxcourse.exercises import read_run
+    run = wandb.init(project="neoxcourse", mode="offline", dir=str(tmp_path), config={"lr": 0.001},
+                     job_type="train", group="g", tags=["t"])
+    for step in range(5): run.log({"train/lm_loss": 5.0 - step}, step=step)
+    run.summary["final"] = 1.5
+    run_dir = Path(run.dir).parent
+    run.finish()
+    rec = read_run(run_dir)
+    assert (rec.job_type, rec.group, rec.tags, rec.config["lr"]) == ("train", "g", ["t"], 0.001)
+    assert [h["train/lm_loss"] for h in rec.history] == [5.0, 4.0, 3.0, 2.0, 1.0]
+    assert rec.summary["final"] == 1.5
+    torn = tmp_path / "torn" / run_dir.name
+    shutil.copytree(run_dir, torn)
+    f = next(torn.glob("run-*.wandb"))
+    f.write_bytes(f.read_bytes()[:-40])
+    again = read_run(torn)
+    assert again.id == rec.id and len(again.history) <= len(rec.history)
