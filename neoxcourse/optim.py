@@ -8,7 +8,7 @@ __all__ = ['NS_COEFFICIENTS', 'EMBEDDING_NAMES', 'OPTIMIZERS', 'ALIASES', 'refer
            'Muon', 'ScheduleFreeAdamW', 'param_groups', 'muon_groups', 'OptimizerSpec', 'register_optimizer',
            'resolve_optimizer', 'build_optimizer', 'optimizer_names', 'clip_gradients', 'check_lion']
 
-# %% ../nbs/06_optimizers.ipynb #1dbc84b9
+# %% ../nbs/06_optimizers.ipynb #a762db7a
 import difflib
 import io
 import math
@@ -22,7 +22,7 @@ from torch.optim import Optimizer
 
 from .config import ConfigError
 
-# %% ../nbs/06_optimizers.ipynb #efc13cf8
+# %% ../nbs/06_optimizers.ipynb #fed13be6
 def reference_problem(seed: int = 0) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     "A small fixed regression problem for comparing optimizers: (model, inputs, targets)."
     gen = torch.Generator().manual_seed(seed)
@@ -33,7 +33,7 @@ def reference_problem(seed: int = 0) -> tuple[nn.Module, torch.Tensor, torch.Ten
                               nn.Linear(16, 4))
     return model, x, y
 
-# %% ../nbs/06_optimizers.ipynb #9a1c6150
+# %% ../nbs/06_optimizers.ipynb #b1dd2b91
 def set_train_mode(optimizer: Optimizer, training: bool = True) -> None:
     "Call `optimizer.train()` / `.eval()` where the optimizer has them (schedule-free); otherwise do nothing."
     method = getattr(optimizer, "train" if training else "eval", None)
@@ -64,13 +64,13 @@ def optimizer_trajectory(make_optimizer: Callable[[nn.Module], Optimizer], steps
     set_train_mode(opt, False)
     return losses, torch.cat([p.detach().flatten() for p in model.parameters()])
 
-# %% ../nbs/06_optimizers.ipynb #b2dd46ac
+# %% ../nbs/06_optimizers.ipynb #df78df8f
 def _evaluate_closure(closure):
     "Re-evaluate the loss with gradients on, as `torch.optim` optimizers do when given a closure."
     if closure is None: return None
     with torch.enable_grad(): return closure()
 
-# %% ../nbs/06_optimizers.ipynb #6931e1f8
+# %% ../nbs/06_optimizers.ipynb #44d157e7
 class SGD(Optimizer):
     "SGD with heavy-ball or Nesterov momentum and L2 weight decay, as `torch.optim.SGD` (dampening 0)."
     def __init__(self, params, lr: float = 0.1, momentum: float = 0.0, nesterov: bool = False,
@@ -95,7 +95,7 @@ class SGD(Optimizer):
                 p.add_(g, alpha=-lr)
         return loss
 
-# %% ../nbs/06_optimizers.ipynb #38d4972b
+# %% ../nbs/06_optimizers.ipynb #267aeb7d
 class Adam(Optimizer):
     "Adam; `decoupled_weight_decay=True` makes it AdamW (decay by `lr*wd*p`, not through the gradient)."
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -132,7 +132,7 @@ class AdamW(Adam):
                  weight_decay: float = 0.01):
         super().__init__(params, lr, betas, eps, weight_decay, decoupled_weight_decay=True)
 
-# %% ../nbs/06_optimizers.ipynb #0a9a4d8c
+# %% ../nbs/06_optimizers.ipynb #b8933ab7
 class Lion(Optimizer):
     "Lion (Chen et al. 2023): the sign of an interpolated momentum, with decoupled weight decay."
     def __init__(self, params, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.99),
@@ -155,7 +155,7 @@ class Lion(Optimizer):
                 m.lerp_(p.grad, 1 - beta2)             # m = b2 m + (1 - b2) g
         return loss
 
-# %% ../nbs/06_optimizers.ipynb #850ed14f
+# %% ../nbs/06_optimizers.ipynb #e7028cb3
 class Adafactor(Optimizer):
     "Adafactor (Shazeer & Stern 2018) as in `torch.optim.Adafactor`: factored second moment, relative step."
     def __init__(self, params, lr: float = 1e-2, beta2_decay: float = -0.8, eps1: float | None = None,
@@ -197,7 +197,7 @@ class Adafactor(Optimizer):
                 p.add_(u, alpha=-alpha / clip)
         return loss
 
-# %% ../nbs/06_optimizers.ipynb #53246f15
+# %% ../nbs/06_optimizers.ipynb #ce5e6903
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)   # Keller Jordan's quintic, as in torch.optim.Muon
 
 def newton_schulz(G: torch.Tensor, steps: int = 5, coefficients: tuple = NS_COEFFICIENTS, eps: float = 1e-7,
@@ -214,7 +214,7 @@ def newton_schulz(G: torch.Tensor, steps: int = 5, coefficients: tuple = NS_COEF
     if G.size(0) > G.size(1): X = X.T
     return X.to(G.dtype)
 
-# %% ../nbs/06_optimizers.ipynb #a52ccf12
+# %% ../nbs/06_optimizers.ipynb #67ae52b6
 def muon_lr_scale(shape: torch.Size, adjust_lr_fn: str = "original") -> float:
     "The factor on Muon's lr for a matrix of this shape, so updates of any aspect ratio have a similar RMS."
     rows, cols = shape[:2]
@@ -231,7 +231,7 @@ def _ns_dtype(name: str, device: torch.device) -> torch.dtype:
         return torch.float16
     return dtype
 
-# %% ../nbs/06_optimizers.ipynb #56958534
+# %% ../nbs/06_optimizers.ipynb #9c850e3d
 class Muon(Optimizer):
     "Muon on groups with `use_muon=True` (2-D hidden weights), AdamW on the others, in one optimizer."
     def __init__(self, params, lr: float = 0.02, momentum: float = 0.95, nesterov: bool = True,
@@ -287,7 +287,7 @@ class Muon(Optimizer):
             denom = (v.sqrt() / math.sqrt(1 - beta2 ** t)).add_(eps)
             p.addcdiv_(m, denom, value=-lr / (1 - beta1 ** t))
 
-# %% ../nbs/06_optimizers.ipynb #eb011b2b
+# %% ../nbs/06_optimizers.ipynb #942c7e1f
 class ScheduleFreeAdamW(Optimizer):
     "Schedule-free AdamW (Defazio et al. 2024); `.eval()` moves the weights to the average x, `.train()` back to y."
     def __init__(self, params, lr: float = 2.5e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -344,7 +344,7 @@ class ScheduleFreeAdamW(Optimizer):
             group["k"] = k + 1
         return loss
 
-# %% ../nbs/06_optimizers.ipynb #c18e5f83
+# %% ../nbs/06_optimizers.ipynb #bec6d4ac
 EMBEDDING_NAMES = ("embed_in", "embed_out", "lm_head", "wte", "wpe")   # input tables and output heads
 
 def _is_embedding(name: str, module: nn.Module | None) -> bool:
@@ -369,7 +369,7 @@ def param_groups(model: nn.Module, weight_decay: float, decay_embeddings: bool =
               dict(params=no_decay, weight_decay=0.0, group_name="no_decay")]
     return [g for g in groups if g["params"]]
 
-# %% ../nbs/06_optimizers.ipynb #bde1fa64
+# %% ../nbs/06_optimizers.ipynb #cd05a96d
 def muon_groups(groups: list) -> list[dict]:
     "Mark the groups of `param_groups` for Muon: 'decay' (hidden matrices) gets `use_muon=True`, the rest AdamW."
     out = []
@@ -383,7 +383,7 @@ def muon_groups(groups: list) -> list[dict]:
         out.append(g)
     return out
 
-# %% ../nbs/06_optimizers.ipynb #a1f75cf7
+# %% ../nbs/06_optimizers.ipynb #a587f6f3
 @dataclass(frozen=True)
 class OptimizerSpec:
     "A registered optimizer: its class, the config fields it takes, its `optimizer.params` and grouping."
@@ -404,7 +404,7 @@ def register_optimizer(spec: OptimizerSpec, aliases: Iterable[str] = ()) -> Opti
     for a in aliases: ALIASES[a.lower()] = (spec.name.lower(), "")
     return spec
 
-# %% ../nbs/06_optimizers.ipynb #6bd090b6
+# %% ../nbs/06_optimizers.ipynb #df4c9311
 _ADAM = ("lr", "betas", "eps", "weight_decay")
 register_optimizer(OptimizerSpec("sgd", SGD, params=dict(momentum=0.0, nesterov=False),
                                  summary="SGD with momentum or Nesterov momentum; L2 weight decay"))
@@ -430,7 +430,7 @@ for _name in ("cpu_adam", "cpu_torch_adam", "onebitadam"):
     ALIASES[_name] = ("adam", f"GPT-NeoX's '{_name}' is Adam placed on the CPU or with compressed "
                               f"communication; neoxcourse trains it as 'adam'")
 
-# %% ../nbs/06_optimizers.ipynb #3f5decfc
+# %% ../nbs/06_optimizers.ipynb #c04ea189
 def _closest(word: str, options: Iterable[str]) -> str:
     match = difflib.get_close_matches(word, list(options), n=1)
     return f" (did you mean '{match[0]}'?)" if match else ""
@@ -490,7 +490,7 @@ def _check_params(name: str, p: dict) -> None:
     if "warmup_steps" in p and (not isinstance(p["warmup_steps"], int) or p["warmup_steps"] < 0):
         raise ConfigError(f"key 'optimizer.params.warmup_steps' must be an int >= 0, got {p['warmup_steps']!r}")
 
-# %% ../nbs/06_optimizers.ipynb #287a5246
+# %% ../nbs/06_optimizers.ipynb #627d77f5
 def build_optimizer(model_or_groups: nn.Module | Iterable, opt_cfg) -> Optimizer:
     "The optimizer `opt_cfg` (a config's `optimizer` section) names, over a model's parameter groups."
     spec, kwargs = resolve_optimizer(opt_cfg)
@@ -505,14 +505,14 @@ def optimizer_names() -> list[str]:
     "The registered optimizer names (what `optimizer.type` may be)."
     return sorted(OPTIMIZERS)
 
-# %% ../nbs/06_optimizers.ipynb #56b6a866
+# %% ../nbs/06_optimizers.ipynb #3469727e
 def clip_gradients(params: Iterable[torch.Tensor], max_norm: float | None) -> float:
     "Clip the global gradient norm to `max_norm` (no clipping if None or 0); return the norm before clipping."
     params = [p for p in params if p.grad is not None]
     if not params: return 0.0
     return float(torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm else float("inf")))
 
-# %% ../nbs/06_optimizers.ipynb #c8f0ff0d
+# %% ../nbs/06_optimizers.ipynb #60cfc166
 def check_lion(lion_cls: type) -> dict:
     "Exercise check: a Lion class must match lion-pytorch over 100 steps and resume exactly."
     from neoxcourse.exercises import ExerciseError
