@@ -6,7 +6,7 @@
 __all__ = ['rng_state', 'set_rng_state', 'preserve_rng', 'unwrap_model', 'checkpoint_name', 'CheckpointError', 'save_checkpoint',
            'list_checkpoints', 'prune_checkpoints', 'verify_checkpoint', 'latest_checkpoint', 'load_checkpoint']
 
-# %% ../nbs/05a_checkpoints.ipynb #b310d1fb
+# %% ../nbs/05a_checkpoints.ipynb #36d3e359
 import errno
 import hashlib
 import json
@@ -23,7 +23,7 @@ from safetensors.torch import load_model, save_model
 
 from .config import save_config
 
-# %% ../nbs/05a_checkpoints.ipynb #0e458010
+# %% ../nbs/05a_checkpoints.ipynb #163fd5cd
 def rng_state() -> dict:
     "Every random generator's state: Python, NumPy, torch CPU and (when initialised) CUDA."
     state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
@@ -39,13 +39,13 @@ def set_rng_state(state: dict):
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
-# %% ../nbs/05a_checkpoints.ipynb #9a081008
+# %% ../nbs/05a_checkpoints.ipynb #c176ba65
 class preserve_rng:
     "Context manager: every random generator is left as it was found."
     def __enter__(self): self.state = rng_state()
     def __exit__(self, *exc): set_rng_state(self.state)
 
-# %% ../nbs/05a_checkpoints.ipynb #4f1dc0e1
+# %% ../nbs/05a_checkpoints.ipynb #8640be87
 def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
     "The plain model inside DDP and torch.compile wrappers."
     while True:
@@ -60,7 +60,7 @@ def checkpoint_name(step: int) -> str:
 class CheckpointError(RuntimeError):
     "A checkpoint could not be written or is not usable; the message says why and what to do."
 
-# %% ../nbs/05a_checkpoints.ipynb #925e0efb
+# %% ../nbs/05a_checkpoints.ipynb #c49e9799
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -73,8 +73,9 @@ def _fsync(path: Path):
     except OSError: pass  # some file systems (and directories on some OSes) refuse fsync
     finally: os.close(fd)
 
-def save_checkpoint(directory, step: int, model, state: dict, config=None, keep_last_n: int | None = None) -> Path:
-    "Write `model` (safetensors) and `state` (torch) atomically to `directory/step_N`; keep the newest `keep_last_n`."
+def save_checkpoint(directory, step: int, model, state: dict, config=None,
+                    keep_last_n: int | None = None) -> Path:
+    "Write `model` (safetensors) and `state` (torch) atomically to `directory/step_N`; keep the newest N."
     directory = Path(directory); directory.mkdir(parents=True, exist_ok=True)
     final = directory / checkpoint_name(step)
     tmp = directory / f".tmp-{checkpoint_name(step)}-{os.getpid()}"
@@ -88,7 +89,8 @@ def save_checkpoint(directory, step: int, model, state: dict, config=None, keep_
         if config is not None: save_config(config, tmp / "config.yml")
         # 2. the manifest, written last: what a complete checkpoint holds
         shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
-        files = {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in sorted(tmp.iterdir())}
+        files = {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+                 for p in sorted(tmp.iterdir())}
         meta = {"format": 1, "step": step, "time": time.time(), "files": files, "shapes": shapes}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         for p in tmp.iterdir(): _fsync(p)
@@ -99,15 +101,17 @@ def save_checkpoint(directory, step: int, model, state: dict, config=None, keep_
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         previous = latest_checkpoint(directory, quiet=True)
-        full = " (the disk is full: free some space or point `save` elsewhere)" if e.errno == errno.ENOSPC else ""
-        kept = f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint exists"
+        full = (" (the disk is full: free some space or point `save` elsewhere)"
+                if e.errno == errno.ENOSPC else "")
+        kept = (f"the previous checkpoint {previous} is intact" if previous
+                else "no earlier checkpoint exists")
         raise CheckpointError(f"could not write checkpoint {final}{full}: {e}. Nothing was half-written; "
                               f"{kept}.") from e
     for old in directory.glob(f".old-{final.name}-*"): shutil.rmtree(old, ignore_errors=True)
     if keep_last_n: prune_checkpoints(directory, keep_last_n)
     return final
 
-# %% ../nbs/05a_checkpoints.ipynb #0953cbcb
+# %% ../nbs/05a_checkpoints.ipynb #0a404528
 def list_checkpoints(directory) -> list[Path]:
     "Checkpoint folders in `directory` (complete or not), oldest first."
     directory = Path(directory)
@@ -121,7 +125,7 @@ def prune_checkpoints(directory, keep_last_n: int):
         pid = p.name.rsplit("-", 1)[-1]
         if pid != str(os.getpid()): shutil.rmtree(p, ignore_errors=True)
 
-# %% ../nbs/05a_checkpoints.ipynb #866a954a
+# %% ../nbs/05a_checkpoints.ipynb #0b951a63
 def verify_checkpoint(path, model=None, full: bool = True) -> str | None:
     "None if the checkpoint at `path` is complete and fits `model`, else the reason it is refused."
     path = Path(path)
@@ -132,7 +136,8 @@ def verify_checkpoint(path, model=None, full: bool = True) -> str | None:
         f = path / name
         if not f.exists(): return f"{name} is missing"
         if f.stat().st_size != info["bytes"]:
-            return f"{name} has {f.stat().st_size} bytes, the manifest says {info['bytes']} (truncated or corrupt)"
+            return (f"{name} has {f.stat().st_size} bytes, the manifest says {info['bytes']} "
+                    f"(truncated or corrupt)")
         if full and _sha256(f) != info["sha256"]: return f"{name} fails its SHA-256 check (corrupt)"
     if model is not None:
         have = {k: list(v.shape) for k, v in unwrap_model(model).state_dict().items()}
@@ -141,20 +146,21 @@ def verify_checkpoint(path, model=None, full: bool = True) -> str | None:
             return f"parameter names differ from the model's (e.g. {missing}): made with another model"
         for k, shape in meta["shapes"].items():
             if have[k] != shape:
-                return f"{k} has shape {shape} in the checkpoint, {have[k]} in the model: made with another config"
+                return (f"{k} has shape {shape} in the checkpoint, {have[k]} in the model: made with "
+                        f"another config")
     return None
 
 def latest_checkpoint(directory, model=None, quiet: bool = False) -> Path | None:
-    "The newest checkpoint in `directory` that passes `verify_checkpoint`; refused ones are reported and skipped."
+    "The newest checkpoint in `directory` that passes `verify_checkpoint`; others are reported, skipped."
     for path in reversed(list_checkpoints(directory)):
         reason = verify_checkpoint(path, model)
         if reason is None: return path
         if not quiet: warnings.warn(f"skipping checkpoint {path}: {reason}", stacklevel=2)
     return None
 
-# %% ../nbs/05a_checkpoints.ipynb #503a3149
+# %% ../nbs/05a_checkpoints.ipynb #0cf6f6dc
 def load_checkpoint(path, model, optimizer=None, scaler=None) -> dict:
-    "Load weights into `model` (and optimizer, scaler state); return the saved state dict (step, rng, sampler, ...)."
+    "Load weights into `model` (and optimizer, scaler); return the saved state (step, rng, sampler, ...)."
     path = Path(path)
     reason = verify_checkpoint(path, model)
     if reason: raise CheckpointError(f"checkpoint {path} refused: {reason}")
@@ -162,6 +168,7 @@ def load_checkpoint(path, model, optimizer=None, scaler=None) -> dict:
     device = next(model.parameters()).device
     load_model(model, str(path / "model.safetensors"), device=str(device))
     state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
-    if optimizer is not None and state.get("optimizer") is not None: optimizer.load_state_dict(state["optimizer"])
+    if optimizer is not None and state.get("optimizer") is not None:
+        optimizer.load_state_dict(state["optimizer"])
     if scaler is not None and state.get("scaler"): scaler.load_state_dict(state["scaler"])
     return state

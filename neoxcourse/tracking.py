@@ -6,7 +6,7 @@
 __all__ = ['PEAK_TFLOPS', 'peak_flops', 'model_flops_utilization', 'config_dict', 'Tracker', 'start_tracking', 'RunRecord',
            'read_offline_run']
 
-# %% ../nbs/05b_tracking.ipynb #09c16207
+# %% ../nbs/05b_tracking.ipynb #9c10e62d
 import json
 import struct
 import time
@@ -18,7 +18,7 @@ import yaml
 from .config import save_config
 from .env import wandb_mode
 
-# %% ../nbs/05b_tracking.ipynb #cd324343
+# %% ../nbs/05b_tracking.ipynb #259b1e5f
 # dense fp16/bf16 tensor-core peak, TFLOP/s (no sparsity); fp32 training uses the fp32 column
 PEAK_TFLOPS = {  # name fragment: (fp16/bf16, fp32)
     "H200": (989.0, 67.0), "H100": (989.0, 67.0), "A100": (312.0, 19.5), "L4": (121.0, 30.3),
@@ -33,11 +33,12 @@ def peak_flops(device_name: str | None, precision: str = "fp16") -> float | None
         if fragment in name: return 1e12 * (single if precision == "fp32" else half)
     return None
 
-def model_flops_utilization(tokens_per_sec: float, flops_per_token: float, peak: float | None) -> float | None:
-    "MFU: the fraction of `peak` FLOP/s that `tokens_per_sec` x `flops_per_token` (forward + backward) uses."
+def model_flops_utilization(tokens_per_sec: float, flops_per_token: float,
+                            peak: float | None) -> float | None:
+    "MFU: the fraction of `peak` FLOP/s that tokens/s x training FLOPs per token uses (None without a peak)."
     return None if not peak else tokens_per_sec * flops_per_token / peak
 
-# %% ../nbs/05b_tracking.ipynb #82a61160
+# %% ../nbs/05b_tracking.ipynb #1cf5153e
 def config_dict(cfg) -> dict:
     "The resolved config as a plain dict with GPT-NeoX key names (what `save_config` writes)."
     import tempfile
@@ -80,9 +81,10 @@ class Tracker:
                 print(f"W&B run saved offline in {self.dir}. Upload it later with:  wandb sync {self.dir}")
             self.run = None
 
-# %% ../nbs/05b_tracking.ipynb #6195d291
-def start_tracking(cfg, directory, run_id: str | None = None, rank: int = 0, job_type: str = "train") -> Tracker:
-    "Start (or, given `run_id`, continue) the W&B run of `cfg` in `directory`; a no-op Tracker when disabled."
+# %% ../nbs/05b_tracking.ipynb #e20cfbd1
+def start_tracking(cfg, directory, run_id: str | None = None, rank: int = 0,
+                   job_type: str = "train") -> Tracker:
+    "Start (given `run_id`: continue) the W&B run of `cfg` in `directory`; a no-op Tracker when disabled."
     wcfg = cfg.wandb
     mode = wandb_mode(wcfg.mode if wcfg.use_wandb else "disabled")
     if rank != 0 or mode == "disabled": return Tracker(None, "disabled")
@@ -101,7 +103,7 @@ def start_tracking(cfg, directory, run_id: str | None = None, rank: int = 0, job
               f"Nothing is lost: `wandb login` and then `wandb sync {Path(run.dir).parent}` uploads it.")
     return Tracker(run, mode)
 
-# %% ../nbs/05b_tracking.ipynb #01a02ea5
+# %% ../nbs/05b_tracking.ipynb #a6819494
 @dataclass
 class RunRecord:
     "What an offline W&B run holds: its id, config, history rows (one dict a logged step) and summary."
@@ -150,7 +152,8 @@ def _read_file(path: Path, rec: "RunRecord") -> bool:
         elif kind == "history": rec.history.append(_items(r.history.item))
         elif kind == "summary": rec.summary.update(_items(r.summary.update))
         elif kind == "artifact":
-            rec.artifacts.append({"name": r.artifact.name, "type": r.artifact.type, "aliases": list(r.artifact.aliases)})
+            art = r.artifact
+            rec.artifacts.append({"name": art.name, "type": art.type, "aliases": list(art.aliases)})
         elif kind == "exit": finished = True
     return finished
 

@@ -9,7 +9,7 @@ __all__ = ['SAMPLE_PROMPTS', 'choose_device', 'choose_precision', 'autocast_cont
            'init_distributed', 'my_share', 'checkpoint_dir', 'move_aside', 'TrainingError', 'TrainResult', 'train',
            'benchmark_steps', 'check_accumulation_exercise']
 
-# %% ../nbs/05_training.ipynb #0178ccce
+# %% ../nbs/05_training.ipynb #deb54bbf
 import math
 import os
 import time
@@ -34,9 +34,9 @@ from .schedules import build_schedule
 from .tokenizer import load_tokenizer
 from .tracking import model_flops_utilization, peak_flops, start_tracking
 
-# %% ../nbs/05_training.ipynb #b29a2d3a
+# %% ../nbs/05_training.ipynb #6a432617
 def choose_device(requested: str | None = "auto", local_rank: int = 0) -> torch.device:
-    "The training device: the (local_rank-th) GPU when there is one and `requested` is 'auto', else the CPU."
+    "The training device: GPU `local_rank` when there is one and `requested` is 'auto', else the CPU."
     if requested in (None, "auto"):
         return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
     device = torch.device(requested)
@@ -44,12 +44,13 @@ def choose_device(requested: str | None = "auto", local_rank: int = 0) -> torch.
     return device
 
 def choose_precision(requested: str, device: torch.device, capability: tuple | None = None) -> str:
-    "What we really train in: fp32 on a CPU, bf16 only from compute capability 8.0, else fp16 or fp32 as asked."
+    "What we train in: fp32 on a CPU, bf16 only from compute capability 8.0, else fp16 or fp32 as asked."
     if device.type != "cuda": return "fp32"
     capability = capability or torch.cuda.get_device_capability(device)
     if requested == "bf16" and tuple(capability) < (8, 0):
-        warnings.warn(f"bf16 asked, but this GPU (compute capability {capability[0]}.{capability[1]}) has no "
-                      "bf16 tensor cores: training in fp16 with loss scaling instead.", stacklevel=2)
+        major, minor = capability
+        warnings.warn(f"bf16 asked, but this GPU (compute capability {major}.{minor}) has no bf16 "
+                      "tensor cores: training in fp16 with loss scaling instead.", stacklevel=2)
         return "fp16"
     return requested
 
@@ -58,27 +59,28 @@ def autocast_context(device: torch.device, precision: str):
     if precision == "fp32": return nullcontext()
     return torch.autocast(device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16)
 
-# %% ../nbs/05_training.ipynb #51ad2996
+# %% ../nbs/05_training.ipynb #611d64c6
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     "Mean next-token cross-entropy in fp32: logits (B, T, V), targets (B, T)."
     return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())  # (B*T, V) vs (B*T,)
 
-# %% ../nbs/05_training.ipynb #bc687608
+# %% ../nbs/05_training.ipynb #bbaa1a1d
 def accumulate_gradients(model, batches: list, scaler, autocast) -> torch.Tensor:
-    "Forward and backward over the micro-batches (x, y), adding up gradients of their mean loss; returns that mean."
+    "Forward and backward over micro-batches (x, y), adding up the gradient of their mean loss; return it."
     total = 0.0
     for i, (x, y) in enumerate(batches):
         last = i == len(batches) - 1
-        sync = nullcontext() if last or not isinstance(model, DistributedDataParallel) else model.no_sync()
+        ddp = isinstance(model, DistributedDataParallel)
+        sync = model.no_sync() if ddp and not last else nullcontext()
         with sync:
             with autocast: loss = lm_loss(model(x), y)
             scaler.scale(loss / len(batches)).backward()
         total = total + loss.detach()
     return total / len(batches)
 
-# %% ../nbs/05_training.ipynb #9627358d
+# %% ../nbs/05_training.ipynb #18731c69
 def optimizer_step(model, optimizer, scaler, clip: float | None) -> tuple[float, bool]:
-    "Unscale, clip (returning the norm before clipping), step and update the loss scale; also whether it stepped."
+    "Unscale, clip, step, update the loss scale; return the norm before clipping and whether it stepped."
     scaler.unscale_(optimizer)
     max_norm = clip if clip and clip > 0 else float("inf")
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm).item()
@@ -89,7 +91,7 @@ def optimizer_step(model, optimizer, scaler, clip: float | None) -> tuple[float,
     stepped = not scaler.is_enabled() or scaler.get_scale() >= scale
     return norm, stepped
 
-# %% ../nbs/05_training.ipynb #24edeaf1
+# %% ../nbs/05_training.ipynb #975a1ae6
 def micro_batch_candidates(global_batch_size: int, world_size: int = 1) -> list[int]:
     "Micro-batches that divide the per-GPU share of the global batch, largest first."
     if global_batch_size % world_size:
@@ -109,10 +111,10 @@ def estimate_micro_batch(model_cfg, candidates: list[int], precision: str, budge
                and memory_estimate(model_cfg, m, precision, optimizer)["total"] <= budget_bytes]
     return fitting[0] if fitting else candidates[-1]
 
-# %% ../nbs/05_training.ipynb #cab98e53
-def find_micro_batch(model, candidates: list[int], seq_length: int, vocab_size: int, device, precision: str,
-                     budget_bytes: float, optimizer_bytes: float = 0.0) -> int:
-    "The largest candidate whose real forward + backward (plus `optimizer_bytes`) fits `budget_bytes` on the GPU."
+# %% ../nbs/05_training.ipynb #99ae7b46
+def find_micro_batch(model, candidates: list[int], seq_length: int, vocab_size: int, device,
+                     precision: str, budget_bytes: float, optimizer_bytes: float = 0.0) -> int:
+    "The largest candidate whose real forward + backward (+ `optimizer_bytes`) fits `budget_bytes`."
     autocast = autocast_context(device, precision)
     for m in candidates:
         try:
@@ -128,9 +130,9 @@ def find_micro_batch(model, candidates: list[int], seq_length: int, vocab_size: 
             torch.cuda.empty_cache()
     return candidates[-1]
 
-# %% ../nbs/05_training.ipynb #54c5e073
+# %% ../nbs/05_training.ipynb #a2f4fdcc
 def gpu_memory_budget(device, margin: float = 0.9) -> float:
-    "Bytes this process may still use on `device`: free memory, within any per-process fraction, times `margin`."
+    "Bytes this process may still use on `device` (free, within any per-process fraction) x `margin`."
     free, total = torch.cuda.mem_get_info(device)
     get_fraction = getattr(torch.cuda, "get_per_process_memory_fraction", None)
     fraction = get_fraction(device) if get_fraction else 1.0
@@ -138,13 +140,13 @@ def gpu_memory_budget(device, margin: float = 0.9) -> float:
     return margin * min(free, allowed)
 
 def choose_micro_batch(cfg, model, device, precision: str, world_size: int = 1) -> int:
-    "Micro-batch for `cfg` on `device`: configured on CPU; on a GPU the largest that fits (estimate or search)."
+    "Micro-batch for `cfg`: as configured on a CPU; on a GPU the largest that fits (estimate or search)."
     t = cfg.training
     candidates = micro_batch_candidates(t.global_batch_size, world_size)
     requested = t.micro_batch_size
     if device.type != "cuda":
-        return requested if requested in candidates else estimate_micro_batch(cfg.model, candidates, precision,
-                                                                              float("inf"), requested)
+        if requested in candidates: return requested
+        return estimate_micro_batch(cfg.model, candidates, precision, float("inf"), requested)
     budget = gpu_memory_budget(device)
     if t.find_micro_batch:
         opt_bytes = 12 * sum(p.numel() for p in model.parameters())  # fp32 Adam moments + fp32 grads
@@ -156,7 +158,7 @@ def choose_micro_batch(cfg, model, device, precision: str, world_size: int = 1) 
               f"accumulating {t.global_batch_size // (chosen * world_size)} micro-batches a step.")
     return chosen
 
-# %% ../nbs/05_training.ipynb #e84a6795
+# %% ../nbs/05_training.ipynb #f713d965
 SAMPLE_PROMPTS = ["def fibonacci(n):\n", "import os\n\n\ndef list_files(path):\n",
                   "class Stack:\n    def __init__(self):\n"]
 
@@ -188,7 +190,7 @@ def greedy_completion(model, tokenizer, prompt: str, max_new_tokens: int, seq_le
     model.train()
     return tokenizer.decode(ids[0, start:].tolist())
 
-# %% ../nbs/05_training.ipynb #6b1947a6
+# %% ../nbs/05_training.ipynb #25efbb03
 @dataclass
 class Distributed:
     "This process's place in a torchrun job (rank 0 of 1 when run alone)."
@@ -222,7 +224,7 @@ def my_share(sampler, n_micro: int, ddp: Distributed, device) -> list:
         if k % ddp.world_size == ddp.rank: batches.append((x.to(device), y.to(device)))
     return batches
 
-# %% ../nbs/05_training.ipynb #19ef9299
+# %% ../nbs/05_training.ipynb #6f511b45
 def checkpoint_dir(cfg, drive: Path = Path("/content/drive/MyDrive")) -> Path:
     "Where checkpoints and the W&B run go: `save`, moved into Google Drive on Colab when it is mounted."
     save = cfg.resolve(cfg.training.save or "checkpoints")
@@ -232,9 +234,9 @@ def checkpoint_dir(cfg, drive: Path = Path("/content/drive/MyDrive")) -> Path:
         save = Path(drive) / "neoxcourse" / rel
     return save
 
-# %% ../nbs/05_training.ipynb #56ed5fb6
+# %% ../nbs/05_training.ipynb #e636dfdc
 def move_aside(save_dir) -> Path | None:
-    "Move the checkpoints in `save_dir` into `save_dir/previous-<time>/` (a fresh run starts clean); None if none."
+    "Move the checkpoints in `save_dir` to `save_dir/previous-<time>/` so a fresh run starts clean."
     old = list_checkpoints(save_dir)
     if not old: return None
     aside = Path(save_dir) / f"previous-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
@@ -244,13 +246,13 @@ def move_aside(save_dir) -> Path | None:
           f"(train with resume=True, or --resume, to continue them instead).")
     return aside
 
-# %% ../nbs/05_training.ipynb #900c4d97
+# %% ../nbs/05_training.ipynb #0e4ed03e
 class TrainingError(RuntimeError):
     "Training cannot go on; the message says what to change in the config."
 
 @dataclass
 class TrainResult:
-    "What a run did: losses by iteration, evaluations, throughput, and where its checkpoint and W&B run are."
+    "What a run did: losses by iteration, evaluations, throughput, where its checkpoint and W&B run are."
     iterations: int = 0
     losses: dict = field(default_factory=dict)      # iteration -> train loss
     val_losses: dict = field(default_factory=dict)  # iteration -> validation loss
@@ -273,35 +275,38 @@ class TrainResult:
         "One paragraph for people (the dataclass repr keeps every loss)."
         fmt = lambda d: f"{d[max(d)]:.4f}" if d else "-"
         mfu = f", MFU {self.mfu:.1%}" if self.mfu else ""
-        return (f"{'interrupted at' if self.interrupted else 'trained'} iteration {self.iterations} on {self.device} "
-                f"({self.precision}, micro-batch {self.micro_batch_size} x {self.gradient_accumulation_steps}): "
+        verb = "interrupted at" if self.interrupted else "trained"
+        return (f"{verb} iteration {self.iterations} on {self.device} ({self.precision}, micro-batch "
+                f"{self.micro_batch_size} x {self.gradient_accumulation_steps}): "
                 f"train loss {fmt(self.losses)}, validation loss {fmt(self.val_losses)}, "
                 f"{self.tokens_seen:,} tokens, {self.tokens_per_sec:,.0f} tokens/s{mfu}, "
                 f"{self.skipped_steps} skipped step(s), {self.elapsed:.1f} s\n"
                 f"checkpoint: {self.checkpoint}\nW&B run: {self.wandb_run_id} ({self.wandb_dir})")
 
-# %% ../nbs/05_training.ipynb #50520c6b
+# %% ../nbs/05_training.ipynb #374333f9
 def _oom_message(cfg, micro: int, precision: str, device_bytes: int, world_size: int = 1) -> str:
     "What to change after CUDA ran out of memory: the estimate, and a micro-batch half as large."
     est = memory_estimate(cfg.model, micro, precision, cfg.optimizer.type)
     half = max(micro // 2, 1)
     accum = cfg.training.global_batch_size // (half * world_size)
-    return (f"CUDA out of memory at micro-batch {micro} (estimated {est['total'] / 2**30:.1f} GiB; the GPU has "
-            f"{device_bytes / 2**30:.1f} GiB). Change: --set train_micro_batch_size_per_gpu={half} (accumulation "
-            f"becomes {accum}, the global batch stays {cfg.training.global_batch_size}), or "
-            f"--set checkpoint-activations=true, or let the loop search: --set training.find_micro_batch=true.")
+    return (f"CUDA out of memory at micro-batch {micro} (estimated {est['total'] / 2**30:.1f} GiB; the GPU "
+            f"has {device_bytes / 2**30:.1f} GiB). Change: --set train_micro_batch_size_per_gpu={half} "
+            f"(accumulation becomes {accum}, the global batch stays {cfg.training.global_batch_size}), or "
+            f"--set checkpoint-activations=true, or let the loop search: "
+            f"--set training.find_micro_batch=true.")
 
 def _nan_message(cfg, step: int, n: int, precision: str) -> str:
     "What to change after `n` non-finite losses in a row."
     fp32 = "" if precision == "fp32" else ", or train in fp32 (--set fp16.enabled=false)"
-    return (f"the loss was NaN or infinite for {n} steps in a row (up to iteration {step}): the model diverged. "
-            f"Change: lower the learning rate (--set lr={cfg.optimizer.lr / 3:.1e}), keep gradient_clipping "
+    return (f"the loss was NaN or infinite for {n} steps in a row (up to iteration {step}): the model "
+            f"diverged. Change: lower the learning rate (--set lr={cfg.optimizer.lr / 3:.1e}), keep "
+            f"gradient_clipping "
             f"at 1.0, lengthen the warmup (--set warmup={max(2 * cfg.schedule.warmup, 0.01):g}){fp32}; "
             f"then resume from the last good checkpoint with --resume.")
 
-# %% ../nbs/05_training.ipynb #613fcf53
+# %% ../nbs/05_training.ipynb #cfa4dab0
 def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
-    "Train the GPT-NeoX of `cfg`; with `resume`, continue from the newest good checkpoint in its `save` folder."
+    "Train the GPT-NeoX of `cfg`; with `resume`, continue from the newest good checkpoint in `save`."
     t = cfg.training
     # 1. processes, device, precision
     ddp = init_distributed(t.device)
@@ -366,11 +371,12 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
         nonlocal last_saved
         if ddp.main and last_saved != at:
             state = {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                     "schedule": {"iteration": at, "lr": lr}, "rng": snapshot["rng"],
-                     "sampler": snapshot["sampler"], "wandb_run_id": tracker.id, "tokens_seen": res.tokens_seen,
-                     "skipped_steps": res.skipped_steps, "micro_batch_size": micro, "world_size": ddp.world_size}
+                     "schedule": {"iteration": at, "lr": lr}, **snapshot, "wandb_run_id": tracker.id,
+                     "tokens_seen": res.tokens_seen, "skipped_steps": res.skipped_steps,
+                     "micro_batch_size": micro, "world_size": ddp.world_size}
             try:
-                res.checkpoint = save_checkpoint(save_dir, at, model, state, cfg, t.keep_last_n_checkpoints)
+                keep = t.keep_last_n_checkpoints
+                res.checkpoint = save_checkpoint(save_dir, at, model, state, cfg, keep)
                 if cfg.wandb.log_checkpoints: tracker.log_checkpoint(res.checkpoint, at)
             except CheckpointError as e: warnings.warn(str(e))
         last_saved = at
@@ -408,15 +414,19 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
                 bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{tps:,.0f}", refresh=False)
                 bar.update(1)
                 if step % t.log_interval == 0 or step == t.train_iters:
-                    tracker.log({"train/lm_loss": loss, "train/learning_rate": lr, "train/grad_norm": grad_norm,
-                                 "train/loss_scale": scaler.get_scale() if scaler.is_enabled() else None,
-                                 "train/skipped_steps": res.skipped_steps, "train/tokens_seen": res.tokens_seen,
-                                 "runtime/tokens_per_sec": tps, "runtime/iteration_time": tokens_per_step / tps,
+                    scale = scaler.get_scale() if scaler.is_enabled() else None
+                    tracker.log({"train/lm_loss": loss, "train/learning_rate": lr,
+                                 "train/grad_norm": grad_norm, "train/loss_scale": scale,
+                                 "train/skipped_steps": res.skipped_steps,
+                                 "train/tokens_seen": res.tokens_seen, "runtime/tokens_per_sec": tps,
+                                 "runtime/iteration_time": tokens_per_step / tps,
                                  "runtime/model_flops_utilization": model_flops_utilization(tps, fpt, peak),
                                  "runtime/gpu_memory_gib": _gpu_memory_gib(device)}, step)
                 if step % t.eval_interval == 0 or step == t.train_iters:
-                    _evaluate(cfg, res, net, optimizer, data, micro, device, autocast, ddp, tracker, tokenizer, step)
-                if (t.checkpoint_factor and step % t.checkpoint_factor == 0) or step == t.train_iters: save(step)
+                    _evaluate(cfg, res, net, optimizer, data, micro, device, autocast, ddp, tracker,
+                              tokenizer, step)
+                due = t.checkpoint_factor and step % t.checkpoint_factor == 0
+                if due or step == t.train_iters: save(step)
                 if on_step is not None: on_step(step, res)
     except KeyboardInterrupt:
         res.interrupted = True
@@ -431,14 +441,15 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
         res.elapsed = time.perf_counter() - start
         res.tokens_per_sec = tokens_per_step * done / step_time if step_time else 0.0
         res.mfu = model_flops_utilization(res.tokens_per_sec, fpt, peak)
-        res.peak_memory_bytes = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
-        tracker.summary({"train/final_lm_loss": res.losses.get(step), "runtime/tokens_per_sec": res.tokens_per_sec,
-                         "runtime/model_flops_utilization": res.mfu, "train/iterations": step})
+        if device.type == "cuda": res.peak_memory_bytes = torch.cuda.max_memory_allocated(device)
+        tracker.summary({"train/final_lm_loss": res.losses.get(step), "train/iterations": step,
+                         "runtime/tokens_per_sec": res.tokens_per_sec,
+                         "runtime/model_flops_utilization": res.mfu})
         tracker.finish()
         if ddp.started_here: dist.destroy_process_group()
     return res
 
-# %% ../nbs/05_training.ipynb #9c202a81
+# %% ../nbs/05_training.ipynb #0b88d836
 def _evaluate(cfg, res, net, optimizer, data, micro, device, autocast, ddp, tracker, tokenizer, step):
     model = net.module if isinstance(net, DistributedDataParallel) else net
     set_train_mode(optimizer, False)  # schedule-free optimizers evaluate at their averaged weights
@@ -458,9 +469,9 @@ def _gpu_memory_gib(device) -> float | None:
 def _device_name(device) -> str | None:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else None
 
-# %% ../nbs/05_training.ipynb #a2ec30ae
+# %% ../nbs/05_training.ipynb #fd9aaed9
 def benchmark_steps(cfg, steps: int = 10, warmup: int = 3, micro_batch: int | None = None) -> dict:
-    "Time `steps` optimizer steps of cfg's model on random tokens (after `warmup`): tokens/s, MFU, peak memory."
+    "Time `steps` optimizer steps of cfg's model on random tokens, after `warmup`: tokens/s, MFU, memory."
     device = choose_device(cfg.training.device)
     precision = choose_precision(cfg.training.precision, device)
     autocast, m = autocast_context(device, precision), micro_batch or cfg.training.micro_batch_size
@@ -472,7 +483,8 @@ def benchmark_steps(cfg, steps: int = 10, warmup: int = 3, micro_batch: int | No
     batch = [(x[:, :-1], x[:, 1:])]
     for i in range(warmup + steps):
         if i == warmup:
-            if device.type == "cuda": torch.cuda.synchronize(device); torch.cuda.reset_peak_memory_stats(device)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device); torch.cuda.reset_peak_memory_stats(device)
             start = time.perf_counter()
         accumulate_gradients(model, batch, scaler, autocast)
         optimizer_step(model, optimizer, scaler, cfg.training.gradient_clipping)
@@ -480,12 +492,12 @@ def benchmark_steps(cfg, steps: int = 10, warmup: int = 3, micro_batch: int | No
     seconds = (time.perf_counter() - start) / steps
     tps = m * cfg.model.seq_length / seconds
     peak = peak_flops(_device_name(device), precision)
+    memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     return {"device": _device_name(device) or "cpu", "precision": precision, "micro_batch": m,
             "seconds_per_step": seconds, "tokens_per_sec": tps,
-            "mfu": model_flops_utilization(tps, flops_per_token(cfg.model), peak),
-            "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None}
+            "mfu": model_flops_utilization(tps, flops_per_token(cfg.model), peak), "peak_memory_gib": memory}
 
-# %% ../nbs/05_training.ipynb #cc7fe2ca
+# %% ../nbs/05_training.ipynb #4bd40999
 def _relative_error(got: list, want: list, scale: float) -> float:
     return max((g - w).abs().max().item() for g, w in zip(got, want)) / scale
 
@@ -522,19 +534,21 @@ def check_accumulation_exercise(accumulate) -> dict:
         batches = list(zip(x.chunk(n), y.chunk(n)))
         loss = accumulate(model, batches)
         got = [p.grad for p in model.parameters()]
-        if any(g is None for g in got): raise ExerciseError("some .grad is None: call backward() on each loss")
+        if any(g is None for g in got):
+            raise ExerciseError("some .grad is None: call backward() on each loss")
         err = _relative_error(got, want, scale)
         if err > 1e-4:
             raise ExerciseError(f"with {n} micro-batches of {8 // n}: relative error {err:.2e}; "
                                 f"{_accumulation_hint(model, batches, got, want, scale)}")
         if abs(float(loss) - want_loss.item()) > 1e-4:
-            raise ExerciseError(f"returned loss {float(loss):.5f}, the mean over the batch is {want_loss.item():.5f}")
+            raise ExerciseError(f"returned loss {float(loss):.5f}, the mean over the batch is "
+                                f"{want_loss.item():.5f}")
         worst = max(worst, err)
     return {"max_relative_error": worst, "cases": 3}
 
 def _register_exercises():
     from neoxcourse.exercises import Exercise, register_exercise
-    register_exercise(Exercise("05_training", "Gradient accumulation", "max_relative_error", False, (0.0, 1e-4),
-                               check_accumulation_exercise))
+    register_exercise(Exercise("05_training", "Gradient accumulation", "max_relative_error", False,
+                               (0.0, 1e-4), check_accumulation_exercise))
 
 _register_exercises()
