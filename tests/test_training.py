@@ -128,37 +128,49 @@ def test_sigkill_while_writing_a_checkpoint_leaves_a_loadable_latest(tmp_path):
 
 
 DDP_SCRIPT = """
-import json, sys
+import json, os, sys
 from neoxcourse.config import load_config
 from neoxcourse.train import train
-cfg = load_config(sys.argv[1], {"save": sys.argv[2], "train-iters": 6, "eval-interval": 3,
+save, out, stop, resume = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "resume"
+cfg = load_config(sys.argv[1], {"save": save, "train-iters": 6, "eval-interval": 3,
                                 "checkpoint-factor": 100, "use_wandb": False})
-r = train(cfg)
-import os
+def interrupt(step, res):
+    if step == stop: raise KeyboardInterrupt
+r = train(cfg, resume=resume, on_step=interrupt)
 if os.environ.get("RANK", "0") == "0":
-    json.dump({"losses": r.losses, "val": r.val_losses, "accum": r.gradient_accumulation_steps}, open(sys.argv[3], "w"))
+    json.dump({"losses": r.losses, "val": r.val_losses, "accum": r.gradient_accumulation_steps},
+              open(out, "w"))
 """
 
 
 def test_ddp_two_gloo_processes_match_one(tmp_path):
+    "Same global batch of 8: one process accumulates 2 micro-batches of 4, each of two processes 1."
     script = tmp_path / "ddp_train.py"
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    one = subprocess.run([sys.executable, str(script), str(SMOKE), str(tmp_path / "one"), str(tmp_path / "one.json")],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert one.returncode == 0, one.stderr[-3000:]
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                          str(script), str(SMOKE), str(tmp_path / "two"), str(tmp_path / "two.json")],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert two.returncode == 0, two.stderr[-3000:]
-    a, b = json.loads((tmp_path / "one.json").read_text()), json.loads((tmp_path / "two.json").read_text())
-    assert (a["accum"], b["accum"]) == (2, 1)                           # same global batch of 8
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+
+    def run(launcher, name, stop=0, resume=False):
+        r = subprocess.run([*launcher, str(script), str(SMOKE), str(tmp_path / name), str(tmp_path / f"{name}.json"),
+                            str(stop), "resume" if resume else "fresh"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return json.loads((tmp_path / f"{name}.json").read_text())
+
+    a, b = run([sys.executable], "one"), run(torchrun, "two")
+    assert (a["accum"], b["accum"]) == (2, 1)
     assert a["losses"].keys() == b["losses"].keys() and len(a["losses"]) == 6
     for k in a["losses"]:
         assert abs(a["losses"][k] - b["losses"][k]) < 1e-4, (k, a["losses"][k], b["losses"][k])
     for k in a["val"]:
         assert abs(a["val"][k] - b["val"][k]) < 1e-4
     assert list_checkpoints(tmp_path / "two")[-1].name == "step_00000006"  # rank 0 saved, once
+    # a checkpoint written by two processes, stopped at step 3, resumes in one process
+    run(torchrun, "switch", stop=3)
+    c = run([sys.executable], "switch", resume=True)
+    assert sorted(c["losses"], key=int) == ["4", "5", "6"]
+    for k in c["losses"]:
+        assert abs(a["losses"][k] - c["losses"][k]) < 1e-4, (k, a["losses"][k], c["losses"][k])
 
 
 def test_cli_train_smoke_runs_under_a_minute(tmp_path):
