@@ -28,7 +28,7 @@ from neoxcourse.tokenizer import (WHITESPACE_MODES, bytes_per_token, load_tokeni
 
 def bench_prepare(out: str, include_tests: bool, source: str = "stdlib") -> dict:
     "Cold `prepare` of a source (the default filters, the committed tokenizer)."
-    cfg = load_config(ROOT / "configs" / "t4.yml",
+    cfg = load_config(ROOT / "configs" / "stdlib.yml",
                       {"data.output_dir": out, "data.include_tests": include_tests, "data.source": source})
     start = time.perf_counter()
     prepared = prepare(cfg, force=True, verbose=False)
@@ -105,7 +105,7 @@ def main():
                         help="also prepare every permissively licensed installed package (minutes)")
     parser.add_argument("--out", default=None, help="results file (default bench/results/data_<host>.json)")
     args = parser.parse_args()
-    cfg = load_config(ROOT / "configs" / "t4.yml")
+    cfg = load_config(ROOT / "configs" / "stdlib.yml")
     tokenizer = load_tokenizer(cfg)
     result = dict(machine=dict(platform=platform.platform(), python=platform.python_version(),
                                cpus=os.cpu_count(), load_average_start=os.getloadavg()),

@@ -23,14 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def t4():
-    return load_config(ROOT / "configs" / "t4.yml")
+def default():
+    return load_config(ROOT / "configs" / "stdlib.yml")  # the default corpus and tokenizer
 
 
 @pytest.fixture(scope="module")
-def full_corpus(t4):
+def full_corpus(default):
     "The whole standard library, tests included (the largest offline corpus)."
-    return build_corpus(dataclasses.replace(t4.data, include_tests=True), t4.root)
+    return build_corpus(dataclasses.replace(default.data, include_tests=True), default.root)
 
 
 def test_full_stdlib_splits_are_disjoint_and_deduplicated(full_corpus):
@@ -45,17 +45,17 @@ def test_full_stdlib_splits_are_disjoint_and_deduplicated(full_corpus):
     assert full_corpus.report.input_files > 1700
 
 
-def test_split_is_stable_when_files_are_added(t4, tmp_path):
+def test_split_is_stable_when_files_are_added(default, tmp_path):
     "A file's side depends on its own origin only: adding files never moves the others."
-    sample = dataclasses.replace(t4.data, max_files=200)
-    small = build_corpus(sample, t4.root)
-    large = build_corpus(dataclasses.replace(sample, max_files=400), t4.root)
+    sample = dataclasses.replace(default.data, max_files=120)
+    small = build_corpus(sample, default.root)
+    large = build_corpus(dataclasses.replace(sample, max_files=240), default.root)
     side = {d.origin: d.split for d in large.train + large.val}
     moved = [d.origin for d in small.train + small.val if d.origin in side and side[d.origin] != d.split]
     assert len(moved) <= 1  # at most the one file forced to val when a tiny corpus draws none
 
 
-def test_planted_humaneval_and_duplicates_removed(t4, tmp_path):
+def test_planted_humaneval_and_duplicates_removed(default, tmp_path):
     problems = humaneval_problems()
     for name in ("json/decoder.py", "csv.py", "textwrap.py", "heapq.py"):
         (tmp_path / name.replace("/", "_")).write_text((stdlib_root() / name).read_text())
@@ -63,7 +63,7 @@ def test_planted_humaneval_and_duplicates_removed(t4, tmp_path):
     (tmp_path / "leak_prompt.py").write_text("import os\n\n" + problems[42]["prompt"] + "    pass\n")
     solution = problems[129]["canonical_solution"]
     (tmp_path / "leak_solution.py").write_text("def helper(grid, k):\n" + solution + "\n\nx = helper([], 1)\n")
-    data = dataclasses.replace(t4.data, source="local", path=str(tmp_path), max_files=None, min_file_bytes=1)
+    data = dataclasses.replace(default.data, source="local", path=str(tmp_path), max_files=None, min_file_bytes=1)
     corpus = build_corpus(data)
     kept = {d.origin for d in corpus.train + corpus.val}
     assert kept == {"local/json_decoder.py", "local/csv.py", "local/textwrap.py", "local/heapq.py"}
@@ -71,14 +71,14 @@ def test_planted_humaneval_and_duplicates_removed(t4, tmp_path):
     assert corpus.report.examples["exact_dedup"] == ["local/zz_copy_of_csv.py"]
 
 
-def test_bad_files_are_counted_not_fatal(t4, tmp_path):
+def test_bad_files_are_counted_not_fatal(default, tmp_path):
     (tmp_path / "ok.py").write_text("def f(x):\n    return x + 1\n" * 3)
     (tmp_path / "binary.py").write_bytes(bytes(range(256)) * 4)
     (tmp_path / "latin1.py").write_bytes("x = 'caf\xe9'\n".encode("latin-1"))
     (tmp_path / "empty.py").write_text("")
     (tmp_path / "huge.py").write_text("x = 1\n" * 300_000)                  # 1.8 MB > max_file_bytes
     (tmp_path / "dangling.py").symlink_to(tmp_path / "missing-target.py")  # unreadable
-    data = dataclasses.replace(t4.data, source="local", path=str(tmp_path), val_fraction=0.0)
+    data = dataclasses.replace(default.data, source="local", path=str(tmp_path), val_fraction=0.0)
     corpus = build_corpus(data)
     assert [d.origin for d in corpus.train] == ["local/ok.py"]
     removed = {k: v[0] for k, v in corpus.report.removed.items() if v[0]}
@@ -87,32 +87,32 @@ def test_bad_files_are_counted_not_fatal(t4, tmp_path):
         build_corpus(dataclasses.replace(data, min_file_bytes=10**6))
 
 
-def test_unknown_source_and_missing_path_name_the_options(t4):
+def test_unknown_source_and_missing_path_name_the_options(default):
     with pytest.raises(DataError, match="choose one of stdlib, local, site-packages, codesearchnet"):
-        list(iter_source(dataclasses.replace(t4.data, source="github")))
+        list(iter_source(dataclasses.replace(default.data, source="github")))
     with pytest.raises(DataError, match="does not exist"):
-        list(iter_source(dataclasses.replace(t4.data, source="local", path="/no/such/folder")))
+        list(iter_source(dataclasses.replace(default.data, source="local", path="/no/such/folder")))
 
 
 @pytest.mark.parametrize("source", sorted(HF_SOURCES))
-def test_hub_sources_fail_fast_offline(t4, source, monkeypatch):
+def test_hub_sources_fail_fast_offline(default, source, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DataError, match="Offline sources: stdlib, local, site-packages"):
-        list(iter_source(dataclasses.replace(t4.data, source=source)))
+        list(iter_source(dataclasses.replace(default.data, source=source)))
 
 
-def test_unreachable_hub_message_within_timeout(t4, monkeypatch):
+def test_unreachable_hub_message_within_timeout(default, monkeypatch):
     import time
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
     start = time.time()
     with pytest.raises(DataError, match="cannot be reached .*Offline sources"):
-        list(iter_source(dataclasses.replace(t4.data, source="codeparrot-clean")))
+        list(iter_source(dataclasses.replace(default.data, source="codeparrot-clean")))
     assert time.time() - start < 10
 
 
-def test_committed_tokenizer_round_trips_every_stdlib_file(t4):
-    tokenizer = load_tokenizer(t4)
+def test_committed_tokenizer_round_trips_every_stdlib_file(default):
+    tokenizer = load_tokenizer(default)
     texts = [t for t in (decode_text(p.read_bytes()) for p, _ in list_stdlib(include_tests=True)) if t is not None]
     assert len(texts) > 1700
     assert round_trip_failures(tokenizer, texts) == []
@@ -120,9 +120,9 @@ def test_committed_tokenizer_round_trips_every_stdlib_file(t4):
         assert tokenizer.decode(tokenizer.encode(text)) == text
 
 
-def test_committed_tokenizer_is_reproduced_byte_for_byte(t4, tmp_path):
+def test_committed_tokenizer_is_reproduced_byte_for_byte(default, tmp_path):
     "Deterministic training: retraining the default tokenizer on the default corpus gives the same files."
-    out = train_tokenizer(t4, tmp_path / "tok")
+    out = train_tokenizer(default, tmp_path / "tok")
     for name in ("tokenizer.json", "tokenizer_config.json"):
         assert filecmp.cmp(out / name, ROOT / "tokenizer" / name, shallow=False), name
 
