@@ -6,7 +6,7 @@
 __all__ = ['DECAY_SHAPES', 'STYLES', 'STYLE_ALIASES', 'progress', 'Schedule', 'gpt_neox_lr', 'schedule_styles', 'build_schedule',
            'check_schedule_comparison', 'compare_schedules']
 
-# %% ../nbs/07_schedules.ipynb #998edff4
+# %% ../nbs/07_schedules.ipynb #3450265b
 import difflib
 import math
 from dataclasses import dataclass
@@ -14,7 +14,7 @@ from typing import Callable
 
 from .config import ConfigError
 
-# %% ../nbs/07_schedules.ipynb #f0bea09a
+# %% ../nbs/07_schedules.ipynb #8fbef597
 DECAY_SHAPES: dict[str, Callable[[float], float]] = {
     "linear": lambda p: 1.0 - p,
     "cosine": lambda p: 0.5 * (1.0 + math.cos(math.pi * p)),
@@ -27,7 +27,7 @@ def progress(t: float, start: float, end: float) -> float:
     if end <= start: return 1.0 if t >= end else 0.0
     return min(1.0, max(0.0, (t - start) / (end - start)))
 
-# %% ../nbs/07_schedules.ipynb #c0cd5d2b
+# %% ../nbs/07_schedules.ipynb #b6bb2995
 @dataclass(frozen=True)
 class Schedule:
     "The learning rate at each step: linear warmup, then the style's shape between `lr` and `min_lr`."
@@ -70,7 +70,7 @@ STYLES: dict[str, Callable[[int, Schedule], float]] = {
 STYLE_ALIASES = {"inverse-sqrt": "inverse_sqrt", "rsqrt": "inverse_sqrt", "warmup_stable_decay": "wsd",
                  "warmup-stable-decay": "wsd", "trapezoidal": "wsd", "cos": "cosine"}
 
-# %% ../nbs/07_schedules.ipynb #5feae08d
+# %% ../nbs/07_schedules.ipynb #dcc8c423
 def gpt_neox_lr(iteration: int, lr: float, warmup_iter: float, end_iter: int, style: str, min_lr: float = 0.0) -> float:
     "GPT-NeoX's AnnealingLR.get_lr (megatron/learning_rates.py), for comparison with `Schedule`."
     n = min(iteration, end_iter - warmup_iter)
@@ -82,7 +82,7 @@ def gpt_neox_lr(iteration: int, lr: float, warmup_iter: float, end_iter: int, st
     else: out = lr
     return max(out, min_lr)
 
-# %% ../nbs/07_schedules.ipynb #8f7169af
+# %% ../nbs/07_schedules.ipynb #7646c90f
 def schedule_styles() -> list[str]:
     "The registered values of `lr-decay-style`."
     return sorted(STYLES)
@@ -126,7 +126,7 @@ def build_schedule(sched_cfg, train_iters: int, lr: float) -> Schedule:
     return Schedule(style, float(lr), float(sched_cfg.min_lr), float(warmup_iters), int(decay_iters),
                     float(sched_cfg.decay_fraction), str(sched_cfg.decay_shape))
 
-# %% ../nbs/07_schedules.ipynb #7e6f951f
+# %% ../nbs/07_schedules.ipynb #db742d3b
 def check_schedule_comparison(results: dict) -> dict:
     "Exercise check: {schedule: final validation loss} for three or more registered schedules."
     from neoxcourse.exercises import ExerciseError
