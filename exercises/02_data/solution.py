@@ -1,12 +1,13 @@
 """Reference solution for exercise 02: the share of lines that are only literals (CI checks it)."""
 import re
 
-# a string literal (with optional prefix), a hex or decimal number
-LITERAL = re.compile(r"""[rbuf]{0,2}'(?:\\.|[^'\\\n])*'|[rbuf]{0,2}"(?:\\.|[^"\\\n])*"|0x[0-9a-fA-F]+|\d+(?:\.\d+)?""")
+LITERAL = re.compile(r"[rbuf]{0,2}'(?:\\.|[^'\\\n])*'"   # 'single-quoted', with an optional prefix
+                     r'|[rbuf]{0,2}"(?:\\.|[^"\\\n])*"'  # "double-quoted"
+                     r"|0x[0-9a-fA-F]+|\d+(?:\.\d+)?")   # 0x1F, 42, 3.14
 
 
 def is_data_line(line: str) -> bool:
-    "A line holding at least one literal and almost nothing else once literals and comments are gone."
+    "A line with a literal and almost nothing else once literals and comments are gone."
     rest = re.sub(r"#.*", "", LITERAL.sub("", line))
     return bool(LITERAL.search(line)) and sum(c.isalnum() for c in rest) <= 4
 

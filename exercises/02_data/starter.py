@@ -1,4 +1,7 @@
-"""Exercise 02: a filter for data files. Edit `is_data_file`, then `python starter.py [--submit --name YOU]`."""
+"""Exercise 02: a filter for data files.
+
+Edit `is_data_file`, then `python starter.py` to check, or `python starter.py --submit --name YOU`.
+"""
 import argparse
 
 from neoxcourse.exercises import check_exercise, submit

@@ -1,9 +1,10 @@
 """Reference solution for exercise 03 (CI checks it): let indentation merge with the word after it.
 
-GPT-2's pre-tokenizer keeps a newline plus indentation apart from the next word, so `\n        return` costs
-at least two tokens. Attaching leading whitespace to the following identifier (or dotted name, with a
-trailing `.`, `(` or `:`) lets BPE learn tokens such as `\n        return` and `self.assert`:
-about 3.42 bytes per token at 2,048 tokens against 3.25 for the plain byte-level BPE.
+GPT-2's pre-tokenizer keeps a newline plus indentation apart from the next word, so
+`\n        return` costs at least two tokens. Attaching leading whitespace to the following
+identifier (or dotted name, with a trailing `.`, `(` or `:`) lets BPE learn tokens such as
+`\n        return` and `self.assert`: about 3.42 bytes per token at 2,048 tokens against 3.25 for
+the plain byte-level BPE.
 """
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -21,7 +22,8 @@ def answer(vocab_size: int = 2048):
         pre_tokenizers.Split(Regex(PATTERN), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=list(SPECIAL_TOKENS),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2,
+                                  special_tokens=list(SPECIAL_TOKENS), show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tokenizer.train_from_iterator(train, trainer)
     return tokenizer

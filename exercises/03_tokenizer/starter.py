@@ -1,4 +1,7 @@
-"""Exercise 03: the best tokenizer at 2,048 tokens. Edit `answer`, then `python starter.py [--submit --name YOU]`."""
+"""Exercise 03: the best tokenizer at 2,048 tokens.
+
+Edit `answer`, then run `python starter.py` (check) or `python starter.py --submit --name YOU`.
+"""
 import argparse
 
 from neoxcourse.config import DataConfig
