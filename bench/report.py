@@ -15,10 +15,10 @@ LABELS = {
     "transformers_sdpa": "transformers GPTNeoXForCausalLM, sdpa",
     "transformers_sdpa_compile": "transformers, sdpa + torch.compile",
     "neoxcourse": "neoxcourse GPTNeoX, eager",
-    "neoxcourse_compile": "neoxcourse, torch.compile (model)",
+    "neoxcourse_compile": "neoxcourse, torch.compile (model; what `compile: true` does in the loop)",
     "neoxcourse_compile_cudagraphs": "neoxcourse, torch.compile (model) + CUDA graphs",
     "neoxcourse_compile_fused_loss": "neoxcourse, torch.compile (model + loss in one graph)",
-    "neoxcourse_compile_fused_loss_cudagraphs": "neoxcourse, model + loss compiled + CUDA graphs (the course's `compile: true`)",
+    "neoxcourse_compile_fused_loss_cudagraphs": "neoxcourse, model + loss compiled in one graph + CUDA graphs (bench only)",
 }
 
 
