@@ -1,4 +1,4 @@
-"""Data benchmark (chapters 02 and 03): end-to-end preparation throughput in MB of source per second,
+"""Data benchmark (chapters 02 and 03): end-to-end preparation throughput in MB of source a second,
 tokenizer encode throughput, tokenizer training time, bytes per token against vocabulary size and
 whitespace handling, and the exact round trip on every standard-library file.
 
@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from neoxcourse.config import load_config  # noqa: E402
-from neoxcourse.data import build_corpus, decode_text, encode_texts, list_stdlib, prepare  # noqa: E402
+from neoxcourse.data import (build_corpus, decode_text, encode_texts, list_stdlib,  # noqa: E402
+                             prepare)
 from neoxcourse.tokenizer import (WHITESPACE_MODES, bytes_per_token, load_tokenizer,  # noqa: E402
                                   round_trip_failures, train_bpe, train_char)
 
@@ -29,7 +30,8 @@ from neoxcourse.tokenizer import (WHITESPACE_MODES, bytes_per_token, load_tokeni
 def bench_prepare(out: str, include_tests: bool, source: str = "stdlib") -> dict:
     "Cold `prepare` of a source (the default filters, the committed tokenizer)."
     cfg = load_config(ROOT / "configs" / "stdlib.yml",
-                      {"data.output_dir": out, "data.include_tests": include_tests, "data.source": source})
+                      {"data.output_dir": out, "data.include_tests": include_tests,
+                       "data.source": source})
     start = time.perf_counter()
     prepared = prepare(cfg, force=True, verbose=False)
     seconds = time.perf_counter() - start
@@ -103,7 +105,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="skip the vocabulary sweep")
     parser.add_argument("--site-packages", action="store_true",
                         help="also prepare every permissively licensed installed package (minutes)")
-    parser.add_argument("--out", default=None, help="results file (default bench/results/data_<host>.json)")
+    parser.add_argument("--out", default=None,
+                        help="results file (default bench/results/data_cpu<N>.json)")
     args = parser.parse_args()
     cfg = load_config(ROOT / "configs" / "stdlib.yml")
     tokenizer = load_tokenizer(cfg)
@@ -114,13 +117,14 @@ def main():
         result["prepare_stdlib"] = bench_prepare(tmp, include_tests=False)
         result["prepare_stdlib_with_tests"] = bench_prepare(tmp, include_tests=True)
         if args.site_packages:
-            result["prepare_site_packages"] = bench_prepare(tmp, include_tests=False, source="site-packages")
+            result["prepare_site_packages"] = bench_prepare(tmp, include_tests=False,
+                                                            source="site-packages")
     corpus = build_corpus(cfg.data, cfg.root)
     result["encode"] = bench_encode([d.text for d in corpus.train + corpus.val], tokenizer)
     result["tokenizer"] = bench_tokenizers(cfg, args.quick)
     result["round_trip"] = bench_round_trip(tokenizer)
-    result["machine"]["load_average_end"] = os.getloadavg()  # a shared machine: read throughput with it
-    out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"data_cpu{os.cpu_count()}.json"
+    result["machine"]["load_average_end"] = os.getloadavg()  # a shared machine: read with the load
+    out = Path(args.out or ROOT / "bench" / "results" / f"data_cpu{os.cpu_count()}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v for k, v in result.items() if not k.startswith("prepare_")}, indent=1))

@@ -1,7 +1,7 @@
-"""Integration tests for chapters 02 and 03 on the whole standard library (too slow for notebook cells):
-splits never share a file, duplicates and a planted HumanEval solution are removed, the committed tokenizer
-round-trips every file exactly and is reproduced byte for byte, prepare is idempotent and crash-safe, the
-hub sources fail fast offline, and the sampler resumes exactly."""
+"""Integration tests for chapters 02 and 03 on the whole standard library (too slow for notebook
+cells): splits never share a file, duplicates and a planted HumanEval solution are removed, the
+committed tokenizer round-trips every file exactly and is reproduced byte for byte, prepare is
+idempotent and crash-safe, the hub sources fail fast offline, and the sampler resumes exactly."""
 import dataclasses
 import filecmp
 import json
@@ -15,8 +15,9 @@ import pytest
 import torch
 
 from neoxcourse.config import load_config
-from neoxcourse.data import (HF_SOURCES, BatchSampler, DataError, build_corpus, decode_text, humaneval_problems,
-                             iter_source, list_stdlib, prepare, read_meta, stdlib_root)
+from neoxcourse.data import (HF_SOURCES, BatchSampler, DataError, build_corpus, decode_text,
+                             humaneval_problems, iter_source, list_stdlib, prepare, read_meta,
+                             stdlib_root)
 from neoxcourse.tokenizer import load_tokenizer, round_trip_failures, train_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +52,8 @@ def test_split_is_stable_when_files_are_added(default, tmp_path):
     small = build_corpus(sample, default.root)
     large = build_corpus(dataclasses.replace(sample, max_files=240), default.root)
     side = {d.origin: d.split for d in large.train + large.val}
-    moved = [d.origin for d in small.train + small.val if d.origin in side and side[d.origin] != d.split]
+    moved = [d.origin for d in small.train + small.val
+             if d.origin in side and side[d.origin] != d.split]
     assert len(moved) <= 1  # at most the one file forced to val when a tiny corpus draws none
 
 
@@ -60,14 +62,17 @@ def test_planted_humaneval_and_duplicates_removed(default, tmp_path):
     for name in ("json/decoder.py", "csv.py", "textwrap.py", "heapq.py"):
         (tmp_path / name.replace("/", "_")).write_text((stdlib_root() / name).read_text())
     (tmp_path / "zz_copy_of_csv.py").write_text((stdlib_root() / "csv.py").read_text())
-    (tmp_path / "leak_prompt.py").write_text("import os\n\n" + problems[42]["prompt"] + "    pass\n")
+    (tmp_path / "leak_prompt.py").write_text("import os\n\n" + problems[42]["prompt"] + "  pass\n")
     solution = problems[129]["canonical_solution"]
-    (tmp_path / "leak_solution.py").write_text("def helper(grid, k):\n" + solution + "\n\nx = helper([], 1)\n")
-    data = dataclasses.replace(default.data, source="local", path=str(tmp_path), max_files=None, min_file_bytes=1)
+    leak = "def helper(grid, k):\n" + solution + "\nx = helper()\n"
+    (tmp_path / "leak_solution.py").write_text(leak)
+    data = dataclasses.replace(default.data, source="local", path=str(tmp_path), max_files=None,
+                               min_file_bytes=1)
     corpus = build_corpus(data)
     kept = {d.origin for d in corpus.train + corpus.val}
     assert kept == {"local/json_decoder.py", "local/csv.py", "local/textwrap.py", "local/heapq.py"}
-    assert sorted(corpus.report.examples["decontaminate"]) == ["local/leak_prompt.py", "local/leak_solution.py"]
+    assert sorted(corpus.report.examples["decontaminate"]) == ["local/leak_prompt.py",
+                                                              "local/leak_solution.py"]
     assert corpus.report.examples["exact_dedup"] == ["local/zz_copy_of_csv.py"]
 
 
@@ -76,7 +81,7 @@ def test_bad_files_are_counted_not_fatal(default, tmp_path):
     (tmp_path / "binary.py").write_bytes(bytes(range(256)) * 4)
     (tmp_path / "latin1.py").write_bytes("x = 'caf\xe9'\n".encode("latin-1"))
     (tmp_path / "empty.py").write_text("")
-    (tmp_path / "huge.py").write_text("x = 1\n" * 300_000)                  # 1.8 MB > max_file_bytes
+    (tmp_path / "huge.py").write_text("x = 1\n" * 300_000)  # 1.8 MB > max_file_bytes
     (tmp_path / "dangling.py").symlink_to(tmp_path / "missing-target.py")  # unreadable
     data = dataclasses.replace(default.data, source="local", path=str(tmp_path), val_fraction=0.0)
     corpus = build_corpus(data)
@@ -88,7 +93,7 @@ def test_bad_files_are_counted_not_fatal(default, tmp_path):
 
 
 def test_unknown_source_and_missing_path_name_the_options(default):
-    with pytest.raises(DataError, match="choose one of stdlib, local, site-packages, codesearchnet"):
+    with pytest.raises(DataError, match="choose one of stdlib, local, site-packages, codesearch"):
         list(iter_source(dataclasses.replace(default.data, source="github")))
     with pytest.raises(DataError, match="does not exist"):
         list(iter_source(dataclasses.replace(default.data, source="local", path="/no/such/folder")))
@@ -113,7 +118,8 @@ def test_unreachable_hub_message_within_timeout(default, monkeypatch):
 
 def test_committed_tokenizer_round_trips_every_stdlib_file(default):
     tokenizer = load_tokenizer(default)
-    texts = [t for t in (decode_text(p.read_bytes()) for p, _ in list_stdlib(include_tests=True)) if t is not None]
+    texts = [decode_text(p.read_bytes()) for p, _ in list_stdlib(include_tests=True)]
+    texts = [t for t in texts if t is not None]
     assert len(texts) > 1700
     assert round_trip_failures(tokenizer, texts) == []
     for text in texts[::97]:  # the Python-level path a user calls too
@@ -121,7 +127,7 @@ def test_committed_tokenizer_round_trips_every_stdlib_file(default):
 
 
 def test_committed_tokenizer_is_reproduced_byte_for_byte(default, tmp_path):
-    "Deterministic training: retraining the default tokenizer on the default corpus gives the same files."
+    "Deterministic training: retraining on the default corpus gives the committed files."
     import platform
     trained_on = json.loads((ROOT / "tokenizer" / "training.json").read_text())["python"]
     if trained_on != platform.python_version():  # the corpus is the interpreter's standard library
@@ -158,15 +164,16 @@ def test_prepare_is_idempotent_and_crash_safe(tmp_path):
     again = prepare(cfg, verbose=False)
     assert not again.reused and again.train_path.stat().st_size == tokens.nbytes
     # a different filter setting is a different fingerprint, in its own folder
-    other = prepare(load_config(ROOT / "configs" / "smoke.yml",
-                                {"data.output_dir": str(tmp_path), "data.max_files": 40}), verbose=False)
+    smaller = {"data.output_dir": str(tmp_path), "data.max_files": 40}
+    other = prepare(load_config(ROOT / "configs" / "smoke.yml", smaller), verbose=False)
     assert other.out_dir != first.out_dir and read_meta(first.out_dir) is not None
 
 
 def test_prepare_can_train_its_tokenizer(tmp_path):
     cfg = load_config(ROOT / "configs" / "smoke.yml",
-                      {"data.output_dir": str(tmp_path), "data.max_files": 60, "tokenizer.train": True,
-                       "tokenizer.vocab_size": 512, "tokenizer.path": str(tmp_path / "tok")})
+                      {"data.output_dir": str(tmp_path), "data.max_files": 60,
+                       "tokenizer.train": True, "tokenizer.vocab_size": 512,
+                       "tokenizer.path": str(tmp_path / "tok")})
     prepared = prepare(cfg, verbose=False)
     assert prepared.meta["vocab_size"] == 512 and (tmp_path / "tok" / "tokenizer.json").exists()
     assert prepare(cfg, verbose=False).reused
@@ -200,14 +207,14 @@ def _save(state, tmp_path):
 
 def test_cli_data_prepare_and_tokenizer_train(tmp_path):
     "The commands the lead wires: skipped until `neoxcourse data` exists in the CLI."
-    help_text = subprocess.run([sys.executable, "-m", "neoxcourse.cli", "--help"], capture_output=True,
-                               text=True, cwd=ROOT).stdout
+    help_text = subprocess.run([sys.executable, "-m", "neoxcourse.cli", "--help"],
+                               capture_output=True, text=True, cwd=ROOT).stdout
     if " data" not in help_text:
         pytest.skip("`neoxcourse data` is not wired yet")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    r = subprocess.run([sys.executable, "-m", "neoxcourse.cli", "data", "prepare", "configs/smoke.yml",
-                        "--set", f"data.output_dir={tmp_path}"], capture_output=True, text=True, cwd=ROOT,
-                       env=env)
+    r = subprocess.run([sys.executable, "-m", "neoxcourse.cli", "data", "prepare",
+                        "configs/smoke.yml", "--set", f"data.output_dir={tmp_path}"],
+                       capture_output=True, text=True, cwd=ROOT, env=env)
     assert r.returncode == 0, r.stderr
     assert list(tmp_path.glob("stdlib-*/meta.json"))
 
@@ -218,7 +225,8 @@ def test_committed_tokenizer_is_never_overwritten_by_other_settings(tmp_path):
     with pytest.raises(DataError, match="overwrite the committed default tokenizer.*max_files"):
         train_tokenizer(smoke)
     trained = load_config(ROOT / "configs" / "smoke.yml",
-                          {"data.output_dir": str(tmp_path), "tokenizer.train": True, "tokenizer.vocab_size": 512})
+                          {"data.output_dir": str(tmp_path), "tokenizer.train": True,
+                           "tokenizer.vocab_size": 512})
     with pytest.raises(DataError, match="vocab_size"):
         prepare(trained, verbose=False)
     assert (ROOT / "tokenizer" / "tokenizer.json").read_bytes() == before
