@@ -6,14 +6,14 @@
 __all__ = ['EXERCISES', 'CHAPTER_MODULES', 'ExerciseError', 'Exercise', 'register_exercise', 'all_exercises', 'get_exercise',
            'check_exercise', 'submit', 'RunRecord', 'read_run']
 
-# %% ../nbs/00a_exercises.ipynb #59310dd2
+# %% ../nbs/00a_exercises.ipynb #6d9f2e9b
 import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-# %% ../nbs/00a_exercises.ipynb #c1cc9d95
+# %% ../nbs/00a_exercises.ipynb #f45b4a29
 class ExerciseError(AssertionError):
     "An exercise answer that does not pass; the message says what is wrong."
 
@@ -51,7 +51,7 @@ def get_exercise(exercise_id: str) -> Exercise:
         raise ExerciseError(f"no exercise {exercise_id!r}; known: {', '.join(EXERCISES) or 'none'}")
     return EXERCISES[exercise_id]
 
-# %% ../nbs/00a_exercises.ipynb #525bf23a
+# %% ../nbs/00a_exercises.ipynb #d826cb6a
 def check_exercise(exercise_id: str, answer: Any) -> dict:
     "Run an exercise's check on an answer; return the result, or raise ExerciseError saying what is wrong."
     ex = get_exercise(exercise_id)
@@ -84,7 +84,7 @@ def submit(exercise_id: str, answer: Any, name: str, config: dict | None = None,
     print(f"submitted {exercise_id} as W&B run {run.id} ({run_dir})")
     return run_dir
 
-# %% ../nbs/00a_exercises.ipynb #513ceb08
+# %% ../nbs/00a_exercises.ipynb #c8512ded
 @dataclass
 class RunRecord:
     "What one W&B run file holds: identity, config, summary and the logged history."
@@ -99,7 +99,7 @@ class RunRecord:
     path: Path
 
 def _wandb_records(path: Path):
-    "Yield the protobuf records of a `.wandb` run file."
+    "Yield the protobuf records of a `.wandb` run file; a record torn by a crash raises ValueError."
     import struct
     from wandb.proto import wandb_internal_pb2 as pb
     data = Path(path).read_bytes()
@@ -110,13 +110,13 @@ def _wandb_records(path: Path):
         if left < 7: pos += left; continue                      # block trailer padding
         _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
         chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
-        if len(chunk) < length: return                           # the file ends inside a chunk (a crash)
         if kind == 0: continue                                   # zero padding
+        if len(chunk) < length: raise ValueError(f"{path}: the file ends inside a record (a crash?)")
         buf += chunk
         if kind in (1, 4):                                       # FULL or LAST: a whole record
             record = pb.Record()
             try: record.ParseFromString(buf)
-            except Exception: return                             # a record torn by a crash: stop there
+            except Exception as e: raise ValueError(f"{path}: a torn record ({e})") from None
             buf = b""
             yield record
 
@@ -126,14 +126,10 @@ def _set_nested(d: dict, item) -> None:
     for k in keys[:-1]: d = d.setdefault(k, {})
     d[keys[-1]] = json.loads(item.value_json)
 
-def read_run(run_dir: str | Path) -> RunRecord:
-    "Read an offline (or synced local) W&B run folder back: config, summary and history."
+def _parse_run(path: Path, run_dir: Path) -> tuple:
     import json
-    run_dir = Path(run_dir)
-    files = sorted(run_dir.glob("run-*.wandb"))
-    if not files: raise FileNotFoundError(f"{run_dir}: no run-*.wandb file; is this a W&B run folder?")
-    rec = RunRecord("", "", "", "", [], {}, {}, [], run_dir)
-    for r in _wandb_records(files[0]):
+    rec, finished = RunRecord("", "", "", "", [], {}, {}, [], run_dir), False
+    for r in _wandb_records(path):
         kind = r.WhichOneof("record_type")
         if kind == "run":
             rec.id, rec.project, rec.group, rec.job_type = r.run.run_id, r.run.project, r.run.run_group, r.run.job_type
@@ -147,5 +143,25 @@ def read_run(run_dir: str | Path) -> RunRecord:
             row: dict = {}
             for item in r.history.item: _set_nested(row, item)
             rec.history.append(row)
+        elif kind == "exit":
+            finished = True
     rec.config.pop("_wandb", None)
-    return rec
+    return rec, finished
+
+def read_run(run_dir: str | Path, wait: float = 20.0) -> RunRecord:
+    """Read a W&B run folder back: config, summary and history. W&B's writer may still be flushing just after
+    `run.finish()`, so a file with no exit record that changed in the last `wait` seconds is read again until it
+    has one; a file torn by a crash raises ValueError."""
+    import time
+    run_dir = Path(run_dir)
+    files = sorted(run_dir.glob("run-*.wandb"))
+    if not files: raise FileNotFoundError(f"{run_dir}: no run-*.wandb file; is this a W&B run folder?")
+    deadline = time.monotonic() + wait
+    while True:
+        busy = time.time() - files[0].stat().st_mtime < wait and time.monotonic() < deadline
+        try:
+            rec, finished = _parse_run(files[0], run_dir)
+            if finished or not busy: return rec
+        except ValueError:
+            if not busy: raise
+        time.sleep(0.1)

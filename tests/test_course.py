@@ -142,9 +142,11 @@ def test_cli_train_then_complete_then_resume(tmp_path):
     assert r.returncode == 2 and "no such checkpoint" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_read_run_reads_back_and_survives_a_torn_file(tmp_path, offline_wandb):
-    "An offline run reads back exactly; a file cut off by a crash reads up to the tear instead of failing."
+def test_read_run_reads_back_and_refuses_a_torn_file(tmp_path, offline_wandb):
+    "An offline run reads back exactly, right after finish(); a file cut off by a crash is a clear error."
+    import os
     import shutil
+    import time
     import wandb
     from neoxcourse.exercises import read_run
     run = wandb.init(project="neoxcourse", mode="offline", dir=str(tmp_path), config={"lr": 0.001},
@@ -160,6 +162,9 @@ def test_read_run_reads_back_and_survives_a_torn_file(tmp_path, offline_wandb):
     torn = tmp_path / "torn" / run_dir.name
     shutil.copytree(run_dir, torn)
     f = next(torn.glob("run-*.wandb"))
-    f.write_bytes(f.read_bytes()[:-40])
-    again = read_run(torn)
-    assert again.id == rec.id and len(again.history) <= len(rec.history)
+    f.write_bytes(f.read_bytes()[:600])
+    os.utime(f, (time.time() - 3600, time.time() - 3600))     # an hour old: a crash, not a writer at work
+    start = time.monotonic()
+    with pytest.raises(ValueError, match="torn record|ends inside a record"):
+        read_run(torn)
+    assert time.monotonic() - start < 2
