@@ -8,7 +8,6 @@ __all__ = ['PEAK_TFLOPS', 'peak_flops', 'model_flops_utilization', 'config_dict'
 
 # %% ../nbs/05b_tracking.ipynb #9c10e62d
 import json
-import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ import yaml
 
 from .config import save_config
 from .env import wandb_mode
+from .exercises import _wandb_records
 
 # %% ../nbs/05b_tracking.ipynb #259b1e5f
 # dense fp16/bf16 tensor-core peak, TFLOP/s (no sparsity); fp32 training uses the fp32 column
@@ -116,20 +116,6 @@ class RunRecord:
         "{step: value} of one metric in the history."
         return {row["_step"]: row[key] for row in self.history if key in row}
 
-def _records(path: Path):
-    "Protocol-buffer payloads of a .wandb file (LevelDB log format, 32 KiB blocks)."
-    data, pos, block, buf = Path(path).read_bytes(), 7, 32768, b""
-    if data[:4] != b":W&B": raise ValueError(f"{path} is not a W&B run file")
-    while pos + 7 <= len(data):
-        if block - pos % block < 7: pos += block - pos % block; continue  # block trailer padding
-        _, n, kind = struct.unpack("<IHB", data[pos:pos + 7])
-        if n == 0 and kind == 0: break
-        chunk, pos = data[pos + 7:pos + 7 + n], pos + 7 + n
-        if kind == 1: yield chunk
-        elif kind == 2: buf = chunk
-        elif kind == 3: buf += chunk
-        elif kind == 4: yield buf + chunk
-
 def _items(items) -> dict:
     "Record items as a dict; `nested_key` paths (a table's fields) become nested dicts."
     out = {}
@@ -142,10 +128,8 @@ def _items(items) -> dict:
 
 def _read_file(path: Path, rec: "RunRecord") -> bool:
     "Add one .wandb file's records to `rec`; True if the file is finished (has its exit record)."
-    from wandb.proto import wandb_internal_pb2 as pb
     finished = False
-    for payload in _records(path):
-        r = pb.Record(); r.ParseFromString(payload)
+    for r in _wandb_records(path):   # chapter 00a's reader of the file's framing
         kind = r.WhichOneof("record_type")
         if kind == "run": rec.config.update(_items(r.run.config.update))
         elif kind == "config": rec.config.update(_items(r.config.update))
@@ -166,7 +150,11 @@ def read_offline_run(directory, run_id: str | None = None, wait: float = 15.0) -
     deadline = time.monotonic() + wait
     while True:  # wandb's writer process may still be flushing the newest file after `finish()`
         rec = RunRecord(run_id)
-        finished = [_read_file(f, rec) for f in files]
+        try:
+            finished = [_read_file(f, rec) for f in files]
+        except ValueError:   # caught mid-write (or torn by a crash): read again until the deadline
+            if time.monotonic() > deadline: raise
+            finished = [False]
         if finished[-1] or time.monotonic() > deadline: break
         time.sleep(0.2)
     rec.config.pop("_wandb", None)
