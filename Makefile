@@ -10,7 +10,7 @@ nbtest:          ## the test cells of every notebook (nbdev_test; `slow` and `gp
 	nbdev_test --n_workers 2 --timing
 
 pytest:          ## every notebook headless through papermill with the smoke config, and the integration tests
-	python -m pytest -q tests
+	python -m pytest -q --durations=15 tests
 
 export:
 	nbdev_export
