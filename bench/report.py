@@ -52,7 +52,7 @@ def section():
            "benchmark is `bench/bench_train.py`, also `neoxcourse bench`); this section is written by "
            "`python bench/report.py` from `bench/results/*.json`. The target was 1.5x the tokens/s of compiled "
            "transformers at the reference size; the best course variant reaches 1.28x with 24% less peak memory "
-           "(what stands in the way: `bench/results/profile_gpu_first_pass.txt` and the training chapter).", ""]
+           "(where the time goes: `bench/results/profile_gpu_first_pass.txt`).", ""]
     for name, title in (("train_gpu_first_pass.json", "Full training step, one GPU, every variant (first pass: the "
                          "CUDA-graph variant's peak here misses its graph pool; see the next table)"),
                         ("train_gpu.json", "Full training step, one GPU"),
