@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['EXERCISES', 'CHAPTER_MODULES', 'ExerciseError', 'Exercise', 'register_exercise', 'all_exercises', 'get_exercise',
-           'check_exercise', 'submit', 'RunRecord', 'read_run']
+           'check_exercise', 'submit', 'exercise_main', 'RunRecord', 'read_run']
 
 # %% ../nbs/00a_exercises.ipynb #6d9f2e9b
 import importlib
@@ -83,6 +83,23 @@ def submit(exercise_id: str, answer: Any, name: str, config: dict | None = None,
     run.finish()
     print(f"submitted {exercise_id} as W&B run {run.id} ({run_dir})")
     return run_dir
+
+# %% ../nbs/00a_exercises.ipynb #1931e076
+def exercise_main(exercise_id: str, answer: Callable[[], Any], argv: list | None = None) -> int:
+    "The command line of a starter file: check `answer()`, or submit it with --submit --name YOU."
+    import argparse
+    import sys
+    parser = argparse.ArgumentParser(description=f"Check (or submit) exercise {exercise_id}.")
+    parser.add_argument("--submit", action="store_true", help="record the result as a W&B run")
+    parser.add_argument("--name", help="your name or W&B user name (needed with --submit)")
+    args = parser.parse_args(argv)
+    try:
+        if args.submit: submit(exercise_id, answer(), name=args.name)
+        else: check_exercise(exercise_id, answer())
+    except (ExerciseError, NotImplementedError) as e:   # a wrong answer, or a starter not written yet
+        print(f"not yet: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 # %% ../nbs/00a_exercises.ipynb #c8512ded
 @dataclass

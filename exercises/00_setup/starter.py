@@ -1,5 +1,4 @@
 """Exercise 00: make a run repeatable. Edit make_batch, then run `python starter.py` (add `--submit --name YOU`)."""
-import argparse
 import random
 
 import numpy as np
@@ -18,11 +17,7 @@ def answer():
     return make_batch
 
 
-if __name__ == "__main__":
-    from neoxcourse.exercises import check_exercise, submit
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--submit", action="store_true")
-    parser.add_argument("--name")
-    args = parser.parse_args()
-    if args.submit: submit("00_setup", answer(), name=args.name)
-    else: check_exercise("00_setup", answer())
+if __name__ == "__main__":   # python starter.py [--submit --name YOU]
+    import sys
+    from neoxcourse.exercises import exercise_main
+    sys.exit(exercise_main("00_setup", answer))

@@ -2,7 +2,6 @@
 
 Edit `is_data_file`, then `python starter.py` to check, or `python starter.py --submit --name YOU`.
 """
-import argparse
 
 from neoxcourse.exercises import check_exercise, submit
 
@@ -18,10 +17,7 @@ def answer():
     return is_data_file
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--submit", action="store_true")
-    parser.add_argument("--name")
-    args = parser.parse_args()
-    if args.submit: submit("02_data", answer(), name=args.name)
-    else: check_exercise("02_data", answer())
+if __name__ == "__main__":   # python starter.py [--submit --name YOU]
+    import sys
+    from neoxcourse.exercises import exercise_main
+    sys.exit(exercise_main("02_data", answer))

@@ -2,7 +2,6 @@
 
 Edit `answer`, then run `python starter.py` (check) or `python starter.py --submit --name YOU`.
 """
-import argparse
 
 from neoxcourse.config import DataConfig
 from neoxcourse.data import build_corpus
@@ -16,10 +15,7 @@ def answer():
     return train_bpe(train, vocab_size=2048, whitespace="runs")
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--submit", action="store_true")
-    parser.add_argument("--name")
-    args = parser.parse_args()
-    if args.submit: submit("03_tokenizer", answer(), name=args.name)
-    else: check_exercise("03_tokenizer", answer())
+if __name__ == "__main__":   # python starter.py [--submit --name YOU]
+    import sys
+    from neoxcourse.exercises import exercise_main
+    sys.exit(exercise_main("03_tokenizer", answer))

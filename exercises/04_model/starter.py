@@ -1,5 +1,4 @@
 """Exercise 04: rotary embeddings. Edit rotary, then run `python starter.py` (add `--submit --name YOU`)."""
-import argparse
 
 import torch
 
@@ -17,11 +16,7 @@ def answer():
     return rotary
 
 
-if __name__ == "__main__":
-    from neoxcourse.exercises import check_exercise, submit
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--submit", action="store_true")
-    parser.add_argument("--name")
-    args = parser.parse_args()
-    if args.submit: submit("04_model", answer(), name=args.name)
-    else: check_exercise("04_model", answer())
+if __name__ == "__main__":   # python starter.py [--submit --name YOU]
+    import sys
+    from neoxcourse.exercises import exercise_main
+    sys.exit(exercise_main("04_model", answer))

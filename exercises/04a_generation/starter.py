@@ -1,5 +1,4 @@
 """Exercise 04a: nucleus sampling. Edit top_p, then run `python starter.py` (add `--submit --name YOU`)."""
-import argparse
 
 import torch
 
@@ -17,11 +16,7 @@ def answer():
     return top_p
 
 
-if __name__ == "__main__":
-    from neoxcourse.exercises import check_exercise, submit
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--submit", action="store_true")
-    parser.add_argument("--name")
-    args = parser.parse_args()
-    if args.submit: submit("04a_generation", answer(), name=args.name)
-    else: check_exercise("04a_generation", answer())
+if __name__ == "__main__":   # python starter.py [--submit --name YOU]
+    import sys
+    from neoxcourse.exercises import exercise_main
+    sys.exit(exercise_main("04a_generation", answer))

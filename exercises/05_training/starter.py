@@ -1,6 +1,5 @@
 """Exercise 05: gradient accumulation. Edit accumulate_gradients, then run `python starter.py`
 (add `--submit --name YOU` to submit)."""
-import argparse
 
 from neoxcourse.train import lm_loss
 
@@ -17,11 +16,7 @@ def answer():
     return accumulate_gradients
 
 
-if __name__ == "__main__":
-    from neoxcourse.exercises import check_exercise, submit
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--submit", action="store_true")
-    parser.add_argument("--name")
-    args = parser.parse_args()
-    if args.submit: submit("05_training", answer(), name=args.name)
-    else: check_exercise("05_training", answer())
+if __name__ == "__main__":   # python starter.py [--submit --name YOU]
+    import sys
+    from neoxcourse.exercises import exercise_main
+    sys.exit(exercise_main("05_training", answer))

@@ -1,5 +1,4 @@
 """Exercise 06: implement Lion from its paper. Fill in step(), then run `python starter.py` (add `--submit --name YOU`)."""
-import argparse
 
 import torch
 from torch.optim import Optimizer
@@ -30,12 +29,7 @@ def answer():
     return Lion
 
 
-if __name__ == "__main__":
-    from neoxcourse.exercises import check_exercise, submit
-    import neoxcourse.optim  # registers the check
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--submit", action="store_true")
-    parser.add_argument("--name")
-    args = parser.parse_args()
-    if args.submit: submit("06_optimizers", answer(), name=args.name)
-    else: check_exercise("06_optimizers", answer())
+if __name__ == "__main__":   # python starter.py [--submit --name YOU]
+    import sys
+    from neoxcourse.exercises import exercise_main
+    sys.exit(exercise_main("06_optimizers", answer))

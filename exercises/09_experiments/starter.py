@@ -1,5 +1,4 @@
 """Exercise 09: write tokens_to_reach, then `python starter.py` to check it (`--submit --name YOU` to submit)."""
-import argparse
 
 from neoxcourse.exercises import check_exercise, submit
 
@@ -13,10 +12,7 @@ def answer():
     return tokens_to_reach
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--submit", action="store_true")
-    parser.add_argument("--name")
-    args = parser.parse_args()
-    if args.submit: submit("09_experiments", answer(), name=args.name)
-    else: check_exercise("09_experiments", answer())
+if __name__ == "__main__":   # python starter.py [--submit --name YOU]
+    import sys
+    from neoxcourse.exercises import exercise_main
+    sys.exit(exercise_main("09_experiments", answer))
