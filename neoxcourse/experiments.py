@@ -416,7 +416,7 @@ def leaderboard(exercise_id: str, runs=None, best_per_learner: bool = True, wait
         else: good.append({"learner": learner_of(r), "value": float(r.summary[ex.metric]), "run": r.id,
                            "submitted": r.summary.get("_timestamp", 0)})
     sign = -1 if ex.higher_is_better else 1
-    good.sort(key=lambda s: (sign * s["value"], s["submitted"]))
+    good.sort(key=lambda s: (sign * s["value"], s["submitted"], s["learner"]))  # a tie: earlier, then by name
     if best_per_learner: good = [s for i, s in enumerate(good) if s["learner"] not in {g["learner"] for g in good[:i]}]
     for i, s in enumerate(good):   # competition ranking: equal values share a rank (1, 1, 3)
         s["rank"] = good[i - 1]["rank"] if i and s["value"] == good[i - 1]["value"] else i + 1
