@@ -36,16 +36,10 @@ from neoxcourse.model import GPTNeoX, flops_per_token  # noqa: E402
 from neoxcourse.optim import build_optimizer, param_groups  # noqa: E402
 from neoxcourse.tracking import peak_flops  # noqa: E402
 from neoxcourse.train import accumulate_gradients, autocast_context, optimizer_step  # noqa: E402
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_train import t4_emulation  # noqa: E402  (one definition of the T4 conditions)
 
 NOTEBOOK = ROOT / "nbs" / "11_code_completion_notebook.ipynb"
-
-
-def t4_emulation():
-    "Cap this process at 15 GiB and switch the flash and cuDNN attention kernels off, as on a T4 (sm_75)."
-    total = torch.cuda.get_device_properties(0).total_memory
-    torch.cuda.set_per_process_memory_fraction(min(1.0, 15 * 2**30 / total))
-    torch.backends.cuda.enable_flash_sdp(False)
-    torch.backends.cuda.enable_cudnn_sdp(False)
 
 
 def sync(device):
