@@ -6,8 +6,15 @@
 1. T4 emulation: this process is capped at 15 GiB and the flash and cuDNN attention kernels are off.
 2. Speed (writes `capstone_speed.json`): the T4 recipe's full training step (fp16 autocast, GradScaler,
    the config's AdamW, clipping, accumulation) and its MFU against this GPU's fp16 peak; one large fp16
-   matmul for context. The notebook assumes a T4 reaches the same MFU:
-   T4 tokens/s = MFU x 65 TFLOP/s / FLOPs per token.
+   matmul. Then the T4 estimate the notebook uses, from a profile of the same step: the GPU time of the
+   matrix kernels (GEMMs and attention) and of everything else (element-wise, norms, softmax, optimizer).
+   On a T4 the model's FLOPs run at its measured large-matmul rate (FACTS.md: 20.6 TFLOP/s on Colab) and
+   the other kernels take their time here scaled by the ratio of memory bandwidths (320 GB/s on a T4); the
+   time this GPU spends idle waiting for Python is left out, since a T4 is 15 to 35 times slower per kernel
+   and stays busy. T4 step time = FLOPs per step / 20.6 TFLOP/s + other time x (bandwidth here / 320).
+   A pessimistic variant (matrix kernels as far below the large-matmul rate as they are here) is recorded.
+   The simpler rule "a T4 reaches the MFU measured here" is recorded next to it: an eager step of a small
+   model leaves a large GPU idle, so that rule underestimates a T4.
 3. The notebook itself (writes `capstone_t4emu.json` and `capstone_t4emu.log`): its code cells are run in
    order in this process (no papermill or nbdev needed) with `config_path=configs/t4.yml`; W&B is off when
    `wandb` is not installed. It sizes its runs for a T4 hour from step 2, so this GPU trains what a T4
@@ -79,6 +86,81 @@ def step_tokens_per_sec(cfg, steps: int = 20, warmup: int = 5, device=torch.devi
     return tps
 
 
+# A T4 (FACTS.md): large fp16 matmul measured on Colab, and memory bandwidth; the GPUs this runs on.
+T4_MATMUL_TFLOPS, T4_BANDWIDTH_GBS = 20.6, 320.0
+BANDWIDTH_GBS = {"H200": 4800.0, "H100": 3350.0, "A100": 2039.0, "L4": 300.0, "A10": 600.0, "T4": 320.0}
+MATRIX_KERNELS = ("gemm", "cutlass", "xmma", "cublas", "matmul", "fmha", "attention", "flash", "mma", "sm80_",
+                  "sm90_", "ampere_", "hopper_", "volta_", "turing_")
+
+
+def kernel_split(cfg, steps: int = 5, device=torch.device("cuda")) -> dict:
+    "GPU seconds per training step in matrix kernels and in all other kernels, from torch.profiler."
+    from torch.profiler import ProfilerActivity, profile
+    precision = "fp16"
+    autocast = autocast_context(device, precision)
+    model = GPTNeoX(cfg.model).to(device)
+    optimizer = build_optimizer(param_groups(model, cfg.optimizer.weight_decay), cfg.optimizer)
+    scaler = torch.amp.GradScaler(device.type)
+    micro, T = cfg.training.micro_batch_size, cfg.model.seq_length
+    batches = [(x, x) for x in (torch.randint(cfg.model.vocab_size, (micro, T), device=device)
+                                for _ in range(cfg.training.global_batch_size // micro))]
+    def step():
+        accumulate_gradients(model, batches, scaler, autocast)
+        optimizer_step(model, optimizer, scaler, cfg.training.gradient_clipping)
+    for _ in range(3): step()
+    sync(device)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps): step()
+        sync(device)
+    matrix = other = 0.0
+    names = {}
+    for e in prof.key_averages():
+        if getattr(e, "device_type", None) != torch.autograd.DeviceType.CUDA: continue
+        us = getattr(e, "self_device_time_total", None)
+        if us is None: us = getattr(e, "self_cuda_time_total", 0.0)
+        is_matrix = any(k in e.key.lower() for k in MATRIX_KERNELS)
+        if is_matrix: matrix += us
+        else: other += us
+        names[e.key[:80]] = names.get(e.key[:80], 0.0) + us
+    del model, optimizer
+    torch.cuda.empty_cache()
+    top = sorted(names.items(), key=lambda kv: -kv[1])[:12]
+    return {"matrix_s_per_step": matrix / 1e6 / steps, "other_s_per_step": other / 1e6 / steps,
+            "top_kernels_ms_per_step": {k: round(v / 1e3 / steps, 3) for k, v in top}}
+
+
+def t4_estimate(speed: dict) -> dict:
+    "T4 tokens/s of the step, from the kernel split (see the module's docstring), and the same-MFU rule."
+    gpu = speed["gpu"].upper()
+    bw = next((v for k, v in BANDWIDTH_GBS.items() if k in gpu), None)
+    tokens_per_step = speed["global_batch"] * speed["seq_length"]
+    est = {"t4_tokens_per_sec_same_mfu": (speed["mfu"] or 0.15) * 65e12 / speed["flops_per_token"]}
+    if "matrix_s_per_step" in speed and bw:
+        other_t4 = speed["other_s_per_step"] * bw / T4_BANDWIDTH_GBS
+        matrix_t4 = speed["flops_per_token"] * tokens_per_step / (T4_MATMUL_TFLOPS * 1e12)
+        scaled_t4 = speed["matrix_s_per_step"] * speed["matmul_tflops"] / T4_MATMUL_TFLOPS
+        busy = speed["matrix_s_per_step"] + speed["other_s_per_step"]
+        est.update({"gpu_busy_share": busy * speed["tokens_per_sec"] / tokens_per_step,
+                    "matmul_ratio": speed["matmul_tflops"] / T4_MATMUL_TFLOPS, "bandwidth_ratio": bw / T4_BANDWIDTH_GBS,
+                    "t4_matrix_s": matrix_t4, "t4_other_s": other_t4, "t4_step_s": matrix_t4 + other_t4,
+                    "t4_tokens_per_sec_kernel_split": tokens_per_step / (matrix_t4 + other_t4),
+                    # pessimistic: the matrix kernels as slow, relative to the large matmul, as they are here
+                    "t4_tokens_per_sec_scaled_kernels": tokens_per_step / (scaled_t4 + other_t4)})
+    tps = est.get("t4_tokens_per_sec_kernel_split", est["t4_tokens_per_sec_same_mfu"])
+    est["t4_tokens_per_sec_estimate"] = tps
+    est["t4_mfu"] = tps * speed["flops_per_token"] / 65e12   # what the notebook reads
+    est["t4_method"] = "kernel split" if "t4_tokens_per_sec_kernel_split" in est else "same MFU"
+    return est
+
+
+def t4_plan_iterations(cfg, t4_tps: float, budget_s: float = 3600.0, reserved_s: float = 600.0, runs: int = 2,
+                       multiple: int = 100) -> int:
+    "The notebook's plan_iterations: iterations a run so that two runs fit a T4 hour."
+    tokens_per_step = cfg.training.global_batch_size * cfg.model.seq_length
+    fit = int((budget_s - reserved_s) / runs * t4_tps / tokens_per_step) // multiple * multiple
+    return max(min(cfg.training.train_iters, fit), min(cfg.training.train_iters, multiple))
+
+
 def header() -> dict:
     return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "torch": torch.__version__, "gpu": torch.cuda.get_device_name(), "mode": "t4_emulation"}
@@ -148,6 +230,8 @@ def main(argv=None):
     p.add_argument("--speed-only", action="store_true")
     p.add_argument("--no-emulation", action="store_true", help="use the whole GPU (not a T4 emulation)")
     p.add_argument("--train-iters", type=int, help="iterations a run (default: the notebook's T4-hour plan)")
+    p.add_argument("--max-train-seconds", type=float,
+                   help="cap both runs' training time here (fewer iterations than the T4 plan; recorded)")
     a = p.parse_args(argv)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     if not a.no_emulation: t4_emulation()
@@ -160,7 +244,13 @@ def main(argv=None):
                   "micro_batch": cfg.training.micro_batch_size, "global_batch": cfg.training.global_batch_size})
     peak = peak_flops(torch.cuda.get_device_name(), "fp16")
     speed["mfu"] = speed["step_tflops"] * 1e12 / peak if peak else None
-    speed["t4_tokens_per_sec_estimate"] = (speed["mfu"] or 0.15) * 65e12 / speed["flops_per_token"]
+    speed["seq_length"] = cfg.model.seq_length
+    try:
+        speed.update(kernel_split(cfg))
+    except Exception as e:   # the profiler is an extra: the same-MFU rule still gives an estimate
+        speed["kernel_split_error"] = f"{type(e).__name__}: {e}"[:300]
+    speed.update(t4_estimate(speed))
+    speed["t4_plan_iterations"] = t4_plan_iterations(cfg, speed["t4_tokens_per_sec_estimate"])
     (out / "capstone_speed.json").write_text(json.dumps(speed, indent=2))
     print(json.dumps(speed, indent=2), flush=True)
     if a.speed_only: return
@@ -179,8 +269,13 @@ def main(argv=None):
     try: import wandb  # noqa: F401
     except ImportError: overrides["wandb.mode"] = "disabled"
     if a.train_iters: overrides["train-iters"] = a.train_iters
+    elif a.max_train_seconds:   # the T4 plan, unless two runs of it would not fit the seconds given here
+        fit = int(a.max_train_seconds / 2 * tps / (cfg.training.global_batch_size * cfg.model.seq_length)) // 100 * 100
+        if fit < speed["t4_plan_iterations"]: overrides["train-iters"] = max(fit, 100)
     params = {"config_path": str(ROOT / a.config), "overrides": overrides}
-    result = {**header(), "config": a.config, "overrides": overrides}
+    result = {**header(), "config": a.config, "overrides": overrides,
+              "t4_plan_iterations": speed["t4_plan_iterations"],
+              "capped_below_t4_plan": "train-iters" in overrides and not a.train_iters}
     tic = time.perf_counter()
     with open(out / "capstone_t4emu.log", "w") as f:
         try:
