@@ -56,7 +56,7 @@ PLAN = [
     dict(name="adamw_cosine", optimizer="adamw", schedule="cosine", lrs=[1e-3, 2e-3, 4e-3], overrides={}),
     dict(name="adamw_wsd", optimizer="adamw", schedule="wsd", lrs=[1e-3, 2e-3, 4e-3],
          overrides={"schedule.decay_shape": "1-sqrt", "schedule.decay_fraction": 0.2}),
-    dict(name="lion", optimizer="lion", schedule="cosine", lrs=[4e-4, 8e-4, 1.6e-3],
+    dict(name="lion", optimizer="lion", schedule="cosine", lrs=[2e-4, 4e-4, 8e-4, 1.6e-3],
          overrides={"optimizer.params.betas": [0.9, 0.99], "weight-decay": 0.3}),
     dict(name="muon", optimizer="muon", schedule="wsd", lrs=[0.02, 0.04, 0.08],
          overrides={"optimizer.params.adamw_lr": 3e-3, "min_lr": 0.0}),
@@ -254,6 +254,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-t4", action="store_true", help="on a GPU, use all of it (not a T4 emulation)")
     p.add_argument("--quick", action="store_true", help="a CPU check: smoke config, 12 steps, 2 lrs, 1 seed")
     p.add_argument("--wandb", choices=["offline", "online"], help="log the recorded runs to W&B and stop")
+    p.add_argument("--report", action="store_true", help="rewrite the table and plot from the JSON and stop")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "optimizer_experiment.json"))
     args = p.parse_args(argv)
     out = Path(args.out)
@@ -274,23 +275,33 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     state = json.loads(out.read_text()) if out.exists() else {}
     same = state.get("config") == str(config) and state.get("base_overrides") == base
+    if args.report and not same:
+        sys.exit(f"{out} was written with another config or overrides: nothing to report")
     runs = state.get("runs", {}) if same else {}
     for r in runs.values(): r["val_curve"] = {int(k): v for k, v in r["val_curve"].items()}   # JSON keys
     speed = state.get("speed", {}) if same else {}
     work_dir = ROOT / "runs" / "optimizer_experiment"
     start = time.perf_counter()
-    corpus = _prepare_once(config, base)                  # before any worker: they all reuse it
+    workers = state.get("workers", []) if same else []
+    workers = (workers if isinstance(workers, list) else [workers]) + ([] if args.report else [args.workers])
+    if args.report:
+        corpus = state["corpus"]
+        seeds = state.get("seeds", seeds)
+        plan = state.get("plan", plan)
+    else:
+        corpus = _prepare_once(config, base)              # before any worker: they all reuse it
     print(f"data: {corpus}", flush=True)
 
     def save():
         rows = summarize(plan, runs, speed)
         planned = [run_key(e, lr, seeds[0]) for e in plan for lr in e["lrs"]]
-        doc = dict(config=str(config), base_overrides=base, plan=plan, seeds=seeds, workers=args.workers,
+        doc = dict(config=str(config), base_overrides=base, plan=plan, seeds=seeds, workers=workers,
                    t4_emulation=not args.no_t4, corpus=corpus, speed=speed, table=rows,
                    markdown=markdown_table(rows), missing=[k for k in planned if k not in runs], runs=runs,
-                   seconds=time.perf_counter() - start,
-                   environment=dict(python=platform.python_version(), torch=__import__("torch").__version__,
-                                    device=_device_name(), date=time.strftime("%Y-%m-%d")))
+                   seconds=state.get("seconds", 0) if args.report else time.perf_counter() - start,
+                   environment=state["environment"] if args.report else
+                   dict(python=platform.python_version(), torch=__import__("torch").__version__,
+                        device=_device_name(), date=time.strftime("%Y-%m-%d")))
         budget = base.get("train-iters")
         doc["tokens_per_run"] = next((r["tokens"] for r in runs.values() if r.get("tokens")), None)
         if doc["tokens_per_run"] and corpus.get("train_tokens"):
@@ -302,6 +313,10 @@ def main(argv=None) -> int:
         out.with_suffix(".md").write_text(_md_header(doc, budget) + "\n\n" + doc["markdown"] + "\n")
         return rows
 
+    if args.report:
+        save()
+        print(out.with_suffix(".md").read_text())
+        return 0
     job = dict(config=str(config), base=base, work_dir=str(work_dir), t4=not args.no_t4)
     pool = _pool(args.workers)
     if args.speed_steps and not speed:                    # 0. each entry alone: its tokens/s
@@ -385,7 +400,8 @@ def _md_header(doc: dict, budget) -> str:
                f"{c['train_files']:,} files)" if passes else "")
             + f"; seeds {doc['seeds']}; {env['device']}"
             + (" in T4 emulation" if doc.get("t4_emulation") and "cpu" not in env["device"].lower() else "")
-            + f", {doc['workers']} runs at a time; tokens/s from each entry trained alone; {env['date']}."
+            + f", {' then '.join(map(str, doc['workers']))} runs at a time (one command each); tokens/s from each"
+              f" entry trained alone for {next(iter(doc['speed'].values()), {}).get('steps', '?')} steps; {env['date']}."
             + (f" Not run (deadline): {', '.join(doc['missing'])}." if doc["missing"] else ""))
 
 

@@ -1,0 +1,31 @@
+"""Evaluate the capstone's two final checkpoints (when bench/capstone.py ran out of time in evaluation).
+
+    PYTHONPATH=. python bench/capstone_eval.py --out bench/results    # one process per run, in parallel
+"""
+import argparse, json, multiprocessing as mp, sys, time
+from pathlib import Path
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT / "bench"))
+
+
+def one(name, out):
+    from bench_train import t4_emulation
+    from neoxcourse.config import load_config
+    from neoxcourse.evaluate import evaluate
+    t4_emulation()
+    run_dir = ROOT / "checkpoints" / "t4" / "capstone" / name
+    ckpt = sorted(p for p in run_dir.glob("step_*") if p.is_dir())[-1]
+    cfg = load_config(ROOT / "configs" / "t4.yml", {"wandb.mode": "disabled"})
+    tic = time.perf_counter()
+    m = evaluate(cfg, ckpt, log=False)
+    Path(out, f"capstone_eval_{name}.json").write_text(json.dumps(
+        {"checkpoint": str(ckpt.relative_to(ROOT)), "seconds": time.perf_counter() - tic, "metrics": m}, indent=1,
+        default=str))
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(); p.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    a = p.parse_args()
+    ps = [mp.get_context("spawn").Process(target=one, args=(n, a.out)) for n in ("adamw-cosine", "adamw-wsd")]
+    for x in ps: x.start()
+    for x in ps: x.join()
