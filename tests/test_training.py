@@ -187,3 +187,22 @@ def test_cli_train_smoke_runs_under_a_minute(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert latest_checkpoint(tmp_path / "ck").name == f"step_{smoke(tmp_path).training.train_iters:08d}"
     print(f"neoxcourse train configs/smoke.yml: {time.time() - start:.1f} s")
+
+
+def test_validation_windows_do_not_depend_on_the_training_seed(tmp_path, monkeypatch):
+    "Runs with different seeds are scored on the same validation text (the optimizer experiment's seeds rely on it)."
+    import neoxcourse.train as loop
+    seen = []
+
+    class Recording(loop.BatchSampler):
+        def __init__(self, path, batch_size, seq_length, seed, *args, **kwargs):
+            seen.append((Path(path).name, seed))
+            super().__init__(path, batch_size, seq_length, seed, *args, **kwargs)
+    monkeypatch.setattr(loop, "BatchSampler", Recording)
+    for seed in (11, 12):
+        loop.train(smoke(tmp_path / str(seed), **{"train-iters": 2, "eval-interval": 1, "seed": seed,
+                                                   "use_wandb": False}))
+    val_seeds = {s for name, s in seen if name == "val.bin"}
+    train_seeds = [s for name, s in seen if name == "train.bin"]
+    assert val_seeds == {loop.VALIDATION_SEED}
+    assert len(train_seeds) == 2 and train_seeds[0] != train_seeds[1]   # the training stream does follow the seed

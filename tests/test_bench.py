@@ -1,0 +1,81 @@
+"""The arithmetic behind two committed GPU results: the optimizer experiment's table (tokens to the baseline's
+loss, the tuned lr, its speed) and the capstone's T4 estimate. Both run on a CPU in a second."""
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import optimizer_experiment as oe  # noqa: E402
+
+
+def run(name, lr, seed, curve, tps=1000.0):
+    return dict(name=name, optimizer=name, schedule="cosine", lr=lr, seed=seed, val_curve=curve,
+                final_val_loss=curve[max(curve)], final_bits_per_byte=None, tokens_per_step=100,
+                tokens_per_sec=tps, diverged=False)
+
+
+PLAN = [dict(name="base", optimizer="adamw", schedule="cosine", lrs=[1, 2, 3]),
+        dict(name="fast", optimizer="muon", schedule="wsd", lrs=[1, 2])]
+
+
+def test_summary_tunes_lr_and_measures_tokens_on_the_seeds_mean_curve():
+    runs = {"b1": run("base", 1, 1, {1: 5.0, 2: 4.5, 3: 4.2}),
+            "b2": run("base", 2, 1, {1: 5.0, 2: 4.4, 3: 4.0}),            # tuned lr 2
+            "b2s": run("base", 2, 2, {1: 5.2, 2: 4.6, 3: 4.2}),           # second seed: mean final 4.1
+            "b3": run("base", 3, 1, {1: 6.0, 2: 5.0, 3: 4.6}),
+            "f1": run("fast", 1, 1, {1: 4.5, 2: 4.05, 3: 3.9}),           # tuned lr 1, at the grid's edge
+            "f2": run("fast", 2, 1, {1: 4.8, 2: 4.3, 3: 4.0})}
+    rows = {r["name"]: r for r in oe.summarize(PLAN, runs, {"base": {"tokens_per_sec": 50.0}})}
+    base, fast = rows["base"], rows["fast"]
+    assert base["lr"] == 2 and base["seeds"] == 2 and base["val_loss"] == pytest.approx(4.1)
+    assert base["tokens_to_baseline"] == 300              # the baseline reaches its own mean at its full budget
+    assert base["tokens_per_sec"] == 50.0 and base["seconds_to_baseline"] == pytest.approx(6.0)  # speed pass wins
+    assert fast["lr"] == 1 and fast["lr_at_grid_edge"] and not base["lr_at_grid_edge"]
+    assert fast["tokens_to_baseline"] == 200               # 4.05 <= 4.1 at step 2
+    assert fast["tokens_per_sec"] == 1000.0               # no speed pass for it: its runs' mean
+    table = oe.markdown_table(oe.summarize(PLAN, runs))
+    assert "| muon | wsd | 1 (grid edge) | 1 | 3.900 |" in table
+
+
+def test_a_diverged_run_is_skipped_and_a_never_reaching_entry_says_so():
+    runs = {"b": run("base", 1, 1, {1: 5.0, 2: 4.0}),
+            "f": run("fast", 1, 1, {1: 5.5, 2: 4.5}),
+            "x": {**run("fast", 2, 1, {1: 3.0}), "diverged": True}}
+    rows = {r["name"]: r for r in oe.summarize(PLAN, runs)}
+    assert rows["fast"]["lr"] == 1 and rows["fast"]["tokens_to_baseline"] is None
+    assert "not reached" in oe.markdown_table(list(rows.values()))
+
+
+def test_committed_table_is_reproduced_from_its_runs(tmp_path):
+    "bench/results/optimizer_experiment.md is what --report makes of the committed JSON, to the character."
+    src = ROOT / "bench" / "results" / "optimizer_experiment.json"
+    shutil.copy(src, tmp_path / src.name)
+    assert oe.main(["--report", "--out", str(tmp_path / src.name)]) == 0
+    assert (tmp_path / "optimizer_experiment.md").read_text() == src.with_suffix(".md").read_text()
+    doc = json.loads(src.read_text())
+    assert not doc["missing"] and len(doc["runs"]) == 22
+    assert doc["passes_over_train_split"] < 1                        # the budget repeats no training file
+    best = {r["name"]: r["val_loss"] for r in doc["table"]}
+    assert best["muon"] < best["adamw_wsd"] < best["adamw_cosine"]   # the chapter's conclusion, from the data
+
+
+def test_t4_estimate_from_the_kernel_split():
+    import capstone
+    speed = {"gpu": "NVIDIA H200", "global_batch": 64, "seq_length": 1024, "mfu": 0.1,
+             "flops_per_token": 1e8, "matrix_s_per_step": 0.02, "other_s_per_step": 0.03,
+             "matmul_tflops": 206.0, "tokens_per_sec": 1e6}
+    est = capstone.t4_estimate(speed)
+    matrix = 1e8 * 65536 / 20.6e12                               # the model's FLOPs at a T4's measured rate
+    other = 0.03 * 4800 / 320                                     # the rest at the bandwidth ratio
+    assert est["t4_step_s"] == pytest.approx(matrix + other)
+    assert est["t4_tokens_per_sec_estimate"] == pytest.approx(65536 / (matrix + other))
+    assert est["t4_tokens_per_sec_scaled_kernels"] == pytest.approx(65536 / (0.02 * 10 + other))
+    assert est["t4_tokens_per_sec_same_mfu"] == pytest.approx(0.1 * 65e12 / 1e8)
+    assert est["t4_mfu"] * 65e12 / 1e8 == pytest.approx(est["t4_tokens_per_sec_estimate"])
+    # an unknown GPU (no bandwidth on record): the same-MFU rule, said so
+    est = capstone.t4_estimate({**speed, "gpu": "Some GPU"})
+    assert est["t4_method"] == "same MFU" and est["t4_tokens_per_sec_estimate"] == pytest.approx(65000.0)
