@@ -67,6 +67,20 @@ def section():
                 f"{g['neoxcourse_cache_tokens_per_s']:.0f} tokens/s, without {g['neoxcourse_no_cache_tokens_per_s']:.0f}, "
                 f"transformers `generate` {g['transformers_generate_tokens_per_s']:.0f} "
                 f"({g['speedup_cache_vs_transformers']:.2f}x).", ""]
+    cap = load("capstone_speed.json")
+    if cap and "t4_tokens_per_sec_estimate" in cap:
+        out += [f"**A T4, estimated** (`bench/capstone.py`, {cap['gpu']} in T4 emulation, {cap['date'][:10]}): the T4 "
+                f"recipe's step runs at {cap['tokens_per_sec'] / 1e3:.0f}k tokens/s there; a profile puts "
+                f"{cap['matrix_s_per_step'] * 1e3:.1f} ms of each step in matrix kernels and "
+                f"{cap['other_s_per_step'] * 1e3:.1f} ms in the rest. With the matrix work at a Colab T4's measured "
+                f"20.6 TFLOP/s and the rest scaled by memory bandwidth ({cap['bandwidth_ratio']:.0f}x), a T4 trains "
+                f"this model at about {cap['t4_tokens_per_sec_estimate'] / 1e3:.0f}k tokens/s "
+                f"({cap['t4_mfu']:.1%} MFU; same MFU as there: {cap['t4_tokens_per_sec_same_mfu'] / 1e3:.0f}k; "
+                f"pessimistic: {cap['t4_tokens_per_sec_scaled_kernels'] / 1e3:.0f}k), so chapter 11 plans "
+                f"{cap['t4_plan_iterations']} iterations a run for its hour.", ""]
+    if (RESULTS / "optimizer_experiment.md").exists():
+        out += ["**Training algorithms** (chapter 06). "
+                + (RESULTS / "optimizer_experiment.md").read_text().strip(), ""]
     cpu = load("cpu_smoke.json")
     if cpu:
         c = cpu["cpu_smoke"]
