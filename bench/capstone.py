@@ -10,8 +10,9 @@
    matrix kernels (GEMMs and attention) and of everything else (element-wise, norms, softmax, optimizer).
    On a T4 the model's FLOPs run at its measured large-matmul rate (FACTS.md: 20.6 TFLOP/s on Colab) and
    the other kernels take their time here scaled by the ratio of memory bandwidths (320 GB/s on a T4); the
-   time this GPU spends idle waiting for Python is left out, since a T4 is 15 to 35 times slower per kernel
+   time this GPU spends idle waiting for Python is left out, since a T4 is 15 to 36 times slower per kernel
    and stays busy. T4 step time = FLOPs per step / 20.6 TFLOP/s + other time x (bandwidth here / 320).
+   `--max-train-seconds S` caps the notebook's two runs to fit one GPU command (recorded in the JSON).
    A pessimistic variant (matrix kernels as far below the large-matmul rate as they are here) is recorded.
    The simpler rule "a T4 reaches the MFU measured here" is recorded next to it: an eager step of a small
    model leaves a large GPU idle, so that rule underestimates a T4.
@@ -28,6 +29,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -89,8 +91,15 @@ def step_tokens_per_sec(cfg, steps: int = 20, warmup: int = 5, device=torch.devi
 # A T4 (FACTS.md): large fp16 matmul measured on Colab, and memory bandwidth; the GPUs this runs on.
 T4_MATMUL_TFLOPS, T4_BANDWIDTH_GBS = 20.6, 320.0
 BANDWIDTH_GBS = {"H200": 4800.0, "H100": 3350.0, "A100": 2039.0, "L4": 300.0, "A10": 600.0, "T4": 320.0}
-MATRIX_KERNELS = ("gemm", "cutlass", "xmma", "cublas", "matmul", "fmha", "attention", "flash", "mma", "sm80_",
-                  "sm90_", "ampere_", "hopper_", "volta_", "turing_")
+# Names of matrix kernels (GEMMs, attention). Matched as whole tokens: a bare "mma" would also match
+# "GammaBetaBackward" (LayerNorm's backward) and "FusedAdamMathFunctor" (the optimizer), which are not.
+MATRIX_KERNEL = re.compile(r"gemm|cutlass|xmma|cublas|nvjet|matmul|fmha|flash|attention|(?<![a-z])mma(?![a-z])"
+                           r"|(?<![a-z])(sm[789]\d|ampere|hopper|volta|turing)_", re.I)
+
+
+def is_matrix_kernel(name: str) -> bool:
+    "Whether a CUDA kernel's name is a GEMM's or an attention kernel's."
+    return MATRIX_KERNEL.search(name) is not None
 
 
 def kernel_split(cfg, steps: int = 5, device=torch.device("cuda")) -> dict:
@@ -118,7 +127,7 @@ def kernel_split(cfg, steps: int = 5, device=torch.device("cuda")) -> dict:
         if getattr(e, "device_type", None) != torch.autograd.DeviceType.CUDA: continue
         us = getattr(e, "self_device_time_total", None)
         if us is None: us = getattr(e, "self_cuda_time_total", 0.0)
-        is_matrix = any(k in e.key.lower() for k in MATRIX_KERNELS)
+        is_matrix = is_matrix_kernel(e.key)
         if is_matrix: matrix += us
         else: other += us
         names[e.key[:80]] = names.get(e.key[:80], 0.0) + us

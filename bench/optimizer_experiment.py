@@ -4,10 +4,11 @@
     PYTHONPATH=. python bench/optimizer_experiment.py --quick --workers 2          # a CPU check, ~minutes
     python bench/optimizer_experiment.py --wandb offline                          # log the recorded runs to W&B
 
-Every run is `neoxcourse.train.train(cfg)` on one config (default configs/t4.yml, with the corpus switched to
-the machine's standard library plus licence-filtered site-packages, so the budget repeats no file) with
-`optimizer.type`, `lr-decay-style` and `lr` overridden: exactly what `neoxcourse train CONFIG --set ...` and
-the sweeps in configs/sweeps/ do. Each run logs to W&B (group `optimizer-experiment`; offline without a login).
+Every run is `neoxcourse.train.train(cfg)` on one config (default configs/t4.yml, with its licence-filtered
+site-packages, which the budget passes over less than once) with the budget overrides below (GPU_OVERRIDES,
+the same for every run), `min_lr` a tenth of the peak lr, the entry's own overrides, and its `optimizer.type`,
+`lr-decay-style` and `lr`: what `neoxcourse train CONFIG --set KEY=VALUE ...` and the sweeps in
+configs/sweeps/ do with the same keys. Each run logs to W&B (group `optimizer-experiment`; offline without a login).
 
 1. For each entry of the plan (optimizer, schedule, lr grid, extra overrides), train at every lr with the
    first seed; the lr with the lowest final validation loss is the entry's tuned lr.
@@ -251,7 +252,7 @@ def main(argv=None) -> int:
     p.add_argument("--deadline", type=float, help="seconds: start no run that would end after this")
     p.add_argument("--speed-steps", type=int, default=60, help="steps of each entry alone, for tokens/s (0: none)")
     p.add_argument("--no-t4", action="store_true", help="on a GPU, use all of it (not a T4 emulation)")
-    p.add_argument("--quick", action="store_true", help="a CPU check: smoke config, 12 steps, 2 lrs, 1 seed")
+    p.add_argument("--quick", action="store_true", help="a CPU check: smoke config, 12 steps, 2 lrs, 2 seeds")
     p.add_argument("--wandb", choices=["offline", "online"], help="log the recorded runs to W&B and stop")
     p.add_argument("--report", action="store_true", help="rewrite the table and plot from the JSON and stop")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "optimizer_experiment.json"))

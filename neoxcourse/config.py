@@ -180,7 +180,6 @@ class DataConfig:
     split_seed: int = 1234
     output_dir: str = "data"
     licenses: tuple[str, ...] = ("MIT", "BSD", "Apache", "PSF", "ISC")
-    num_workers: int | None = None      # None: every core
 
 @dataclass(frozen=True)
 class TokenizerConfig:

@@ -128,7 +128,7 @@ def check_tokenizer_destination(cfg, out_dir: str | os.PathLike):
     from neoxcourse.config import DataConfig, TokenizerConfig  # the defaults make the default
     if Path(out_dir).resolve() != (Path(cfg.root) / "tokenizer").resolve():
         return
-    ignored = ("output_dir", "num_workers")
+    ignored = ("output_dir",)
     data_changed = [f for f in DataConfig.__dataclass_fields__ if f not in ignored
                     and getattr(cfg.data, f) != getattr(DataConfig(), f)]
     tok_changed = [f for f in ("kind", "vocab_size", "min_frequency")

@@ -79,3 +79,18 @@ def test_t4_estimate_from_the_kernel_split():
     # an unknown GPU (no bandwidth on record): the same-MFU rule, said so
     est = capstone.t4_estimate({**speed, "gpu": "Some GPU"})
     assert est["t4_method"] == "same MFU" and est["t4_tokens_per_sec_estimate"] == pytest.approx(65000.0)
+
+
+def test_kernel_classifier_keeps_layernorm_and_adam_out_of_the_matrix_work():
+    "A bare 'mma' once matched LayerNorm's backward (GammaBeta...) and fused Adam (AdamMath...): no longer."
+    import capstone
+    matrix = ["fmha_cutlassB_f16_aligned_64x64_k64_seqaligned_sm80(PyTorchMemEffAttention::AttentionKernel)",
+              "nvjet_sm90_hsh_128x256_64x4_1x2_h_bz_coopA_NNN", "sm90_xmma_gemm_f16f16_f16f32_f32_tn_n",
+              "turing_fp16_s1688gemm_fp16_128x128_ldg8_f2f_tn", "void cutlass::Kernel2<cutlass_80_tensorop_f16_gemm>"]
+    other = ["void at::native::(anonymous namespace)::GammaBetaBackwardCUDAKernelTemplate<float, float>",
+             "void multi_tensor_apply_kernel<TensorListMetadata<4>, FusedAdamMathFunctor<float, 4>>",
+             "void at::native::(anonymous namespace)::cunn_SoftMaxForwardReg<float, float, float>",
+             "void at::native::vectorized_elementwise_kernel<8, at::native::float16_copy_kernel_cuda>",
+             "void at::native::(anonymous namespace)::vectorized_layer_norm_kernel<float, float>"]
+    assert all(capstone.is_matrix_kernel(k) for k in matrix)
+    assert not any(capstone.is_matrix_kernel(k) for k in other)
