@@ -207,16 +207,17 @@ def plot(rows: list, runs: dict, out: Path) -> list:
         r = next(r for r in runs.values() if r["name"] == row["name"] and r["lr"] == row["lr"])
         steps = sorted(r["val_curve"])
         tokens = [s * r["tokens_per_step"] for s in steps]
+        millions = [t / 1e6 for t in tokens]
         secs = [t / row["tokens_per_sec"] for t in tokens] if row["tokens_per_sec"] else tokens
         label = f"{row['name']} lr {row['lr']:g} ({row['val_loss']:.3f})"
-        axs[0].plot(tokens, [r["val_curve"][s] for s in steps], marker=".", label=label)
+        axs[0].plot(millions, [r["val_curve"][s] for s in steps], marker=".", label=label)
         axs[1].plot(secs, [r["val_curve"][s] for s in steps], marker=".", label=label)
-    axs[0].set(xlabel="tokens", ylabel="validation loss (nats/token)", title="validation loss vs tokens")
+    axs[0].set(xlabel="tokens (M)", ylabel="validation loss (nats/token)", title="validation loss vs tokens")
     axs[1].set(xlabel="seconds of training (tokens / the entry's tokens per second alone)",
                title="validation loss vs wall-clock")
     lows = [row["val_loss"] for row in rows]
     if lows:
-        for ax in axs: ax.set_ylim(min(lows) - 0.1, min(lows) + 1.5)
+        for ax in axs: ax.set_ylim(min(lows) - 0.1, max(lows) + 0.8)
     axs[0].legend(fontsize=7)
     plt.tight_layout()
     path = out.with_name(out.stem + "_val_loss.png")
