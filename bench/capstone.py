@@ -66,8 +66,8 @@ def matmul_tflops(n: int = 8192, reps: int = 50, device=torch.device("cuda")) ->
     return 2 * n**3 * reps / (time.perf_counter() - tic) / 1e12
 
 
-def step_tokens_per_sec(cfg, steps: int = 20, warmup: int = 5, device=torch.device("cuda")) -> float:
-    "Tokens/s of the config's full training step on random tokens (the notebook's measurement, longer)."
+def training_step(cfg, device=torch.device("cuda")):
+    "The config's full training step (accumulation, scaler, optimizer, clipping) on random tokens, as a closure."
     precision = "fp16" if device.type == "cuda" else "fp32"
     autocast = autocast_context(device, precision)
     model = GPTNeoX(cfg.model).to(device)
@@ -76,14 +76,22 @@ def step_tokens_per_sec(cfg, steps: int = 20, warmup: int = 5, device=torch.devi
     micro, T = cfg.training.micro_batch_size, cfg.model.seq_length
     batches = [(x, x) for x in (torch.randint(cfg.model.vocab_size, (micro, T), device=device)
                                 for _ in range(cfg.training.global_batch_size // micro))]
+    def step():
+        accumulate_gradients(model, batches, scaler, autocast)
+        optimizer_step(model, optimizer, scaler, cfg.training.gradient_clipping)
+    return step
+
+
+def step_tokens_per_sec(cfg, steps: int = 20, warmup: int = 5, device=torch.device("cuda")) -> float:
+    "Tokens/s of the config's full training step on random tokens (the notebook's measurement, longer)."
+    step = training_step(cfg, device)
     for i in range(warmup + steps):
         if i == warmup:
             sync(device); tic = time.perf_counter()
-        accumulate_gradients(model, batches, scaler, autocast)
-        optimizer_step(model, optimizer, scaler, cfg.training.gradient_clipping)
+        step()
     sync(device)
-    tps = steps * cfg.training.global_batch_size * T / (time.perf_counter() - tic)
-    del model, optimizer
+    tps = steps * cfg.training.global_batch_size * cfg.model.seq_length / (time.perf_counter() - tic)
+    del step
     if device.type == "cuda": torch.cuda.empty_cache()
     return tps
 
@@ -105,17 +113,7 @@ def is_matrix_kernel(name: str) -> bool:
 def kernel_split(cfg, steps: int = 5, device=torch.device("cuda")) -> dict:
     "GPU seconds per training step in matrix kernels and in all other kernels, from torch.profiler."
     from torch.profiler import ProfilerActivity, profile
-    precision = "fp16"
-    autocast = autocast_context(device, precision)
-    model = GPTNeoX(cfg.model).to(device)
-    optimizer = build_optimizer(param_groups(model, cfg.optimizer.weight_decay), cfg.optimizer)
-    scaler = torch.amp.GradScaler(device.type)
-    micro, T = cfg.training.micro_batch_size, cfg.model.seq_length
-    batches = [(x, x) for x in (torch.randint(cfg.model.vocab_size, (micro, T), device=device)
-                                for _ in range(cfg.training.global_batch_size // micro))]
-    def step():
-        accumulate_gradients(model, batches, scaler, autocast)
-        optimizer_step(model, optimizer, scaler, cfg.training.gradient_clipping)
+    step = training_step(cfg, device)
     for _ in range(3): step()
     sync(device)
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
@@ -131,7 +129,7 @@ def kernel_split(cfg, steps: int = 5, device=torch.device("cuda")) -> dict:
         if is_matrix: matrix += us
         else: other += us
         names[e.key[:80]] = names.get(e.key[:80], 0.0) + us
-    del model, optimizer
+    del step
     torch.cuda.empty_cache()
     top = sorted(names.items(), key=lambda kv: -kv[1])[:12]
     return {"matrix_s_per_step": matrix / 1e6 / steps, "other_s_per_step": other / 1e6 / steps,

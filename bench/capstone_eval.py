@@ -10,11 +10,11 @@ sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT / "bench"))
 
 def one(name, out):
     from bench_train import t4_emulation
+    from neoxcourse.checkpoint import latest_checkpoint
     from neoxcourse.config import load_config
     from neoxcourse.evaluate import evaluate
     t4_emulation()
-    run_dir = ROOT / "checkpoints" / "t4" / "capstone" / name
-    ckpt = sorted(p for p in run_dir.glob("step_*") if p.is_dir())[-1]
+    ckpt = latest_checkpoint(ROOT / "checkpoints" / "t4" / "capstone" / name)
     cfg = load_config(ROOT / "configs" / "t4.yml", {"wandb.mode": "disabled"})
     tic = time.perf_counter()
     m = evaluate(cfg, ckpt, log=False)
