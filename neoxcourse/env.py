@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['KEY_LIBRARIES', 'attention_kernels', 'real_bf16', 'device_info', 'in_colab', 'is_interactive', 'mount_drive',
            'seed_everything', 'library_versions', 'wandb_key_available', 'wandb_mode', 'environment_report',
-           'format_report', 'check_repeatable']
+           'format_report']
 
 # %% ../nbs/00_setup.ipynb #c188b617
 import importlib.metadata
@@ -156,23 +156,3 @@ def format_report(report: dict) -> str:
              f"platform      {report['platform']}"]
     lines += [f"{name:13s} {v or 'not installed'}" for name, v in report["versions"].items()]
     return "\n".join(lines)
-
-# %% ../nbs/00_setup.ipynb #977725ec
-def check_repeatable(make_batch) -> dict:
-    "Check exercise 00: `make_batch(seed)` returns identical draws for equal seeds and different ones otherwise."
-    from neoxcourse.exercises import ExerciseError
-    def flat(batch):
-        try: return [float(x) for part in batch for x in np.asarray(part, dtype=float).ravel()]
-        except TypeError: raise ExerciseError("make_batch must return a tuple of numbers or arrays") from None
-    a, b, c = flat(make_batch(0)), flat(make_batch(0)), flat(make_batch(1))
-    if len(a) < 3: raise ExerciseError("return one draw from each of random, numpy and torch (3 or more numbers)")
-    if a != b: raise ExerciseError("two calls with seed 0 gave different numbers: seed every generator")
-    if a == c: raise ExerciseError("seeds 0 and 1 gave the same numbers: use the seed you are given")
-    return {"repeatable": 1.0, "draws": len(a)}
-
-# %% ../nbs/00_setup.ipynb #89f476b6
-def _register_exercises() -> None:
-    from neoxcourse.exercises import Exercise, register_exercise
-    register_exercise(Exercise("00_setup", "Make a run repeatable", "repeatable", True, (1.0, 1.0), check_repeatable))
-
-_register_exercises()

@@ -7,7 +7,7 @@ __all__ = ['HUMANEVAL_STOPS', 'bits_per_byte', 'batch_token_stats', 'validation_
            'encode_documents', 'load_for_evaluation', 'LineExample', 'line_completion_examples', 'exact_match',
            'edit_similarity', 'line_scores', 'truncate_at_stops', 'continue_text', 'complete_lines', 'pass_at_k',
            'exact_pass_at_k', 'humaneval_problems', 'humaneval_completions', 'score_humaneval', 'run_evaluation',
-           'log_evaluation', 'evaluate', 'format_metrics', 'read_wandb_table', 'completion_box', 'check_pass_at_k']
+           'log_evaluation', 'evaluate', 'format_metrics', 'read_wandb_table', 'completion_box']
 
 # %% ../nbs/08_evaluation.ipynb #15fc4880
 import difflib
@@ -28,13 +28,13 @@ import torch.nn.functional as F
 from .checkpoint import latest_checkpoint, load_checkpoint
 from .config import load_config
 from .data import prepare
-from .exercises import Exercise, ExerciseError, register_exercise
 from .generate import complete, generate, heal_prompt, stop_index
 from .model import GPTNeoX, load_pretrained
 from .sandbox import SandboxLimits, humaneval_program, run_programs, self_test
 from .tokenizer import load_tokenizer
 from .tracking import read_offline_run, start_tracking
-from .train import autocast_context, checkpoint_dir, choose_device, choose_precision
+from .device import autocast_context, choose_device, choose_precision
+from .train import checkpoint_dir
 
 # %% ../nbs/08_evaluation.ipynb #98e0935f
 def bits_per_byte(total_nats: float, total_bytes: int) -> float:
@@ -381,38 +381,3 @@ def completion_box(model, tokenizer, max_new_tokens: int = 64, temperature: floa
             print(prompt.value + text)
     button.on_click(on_click)
     return widgets.VBox([prompt, button, output])
-
-# %% ../nbs/08_evaluation.ipynb #bdc8169d
-def check_pass_at_k(estimator) -> dict:
-    """Check an estimator(n, c, k) against the exact binomial form; return its largest error."""
-    if not callable(estimator):
-        raise ExerciseError("answer() must return your function pass_at_k(n, c, k)")
-    rng = np.random.default_rng(8)
-    cases = [(1, 0, 1), (1, 1, 1), (10, 0, 10), (10, 10, 1), (10, 7, 5), (200, 1, 100),
-             (1000, 3, 500)]                                  # edge cases first, then random ones
-    for _ in range(3000):
-        n = int(rng.integers(1, 1001))
-        c, k = int(rng.integers(0, n + 1)), int(rng.integers(1, n + 1))
-        cases.append((n, c, k))
-    worst, where = 0.0, None
-    for n, c, k in cases:
-        got = float(estimator(n, c, k))
-        err = abs(got - float(exact_pass_at_k(n, c, k)))
-        if not math.isfinite(got) or err > worst:
-            worst, where = (math.inf if not math.isfinite(got) else err), (n, c, k)
-    if worst > 1e-9:
-        n, c, k = where
-        biased = 1 - (1 - c / n) ** k
-        hint = (" That is 1 - (1 - c/n)^k, the biased estimate: draw without replacement."
-                if abs(float(estimator(n, c, k)) - biased) < 1e-9 else "")
-        raise ExerciseError(f"pass_at_k{where} = {estimator(n, c, k)!r}, expected "
-                            f"{float(exact_pass_at_k(n, c, k))!r} (error {worst:.3g}).{hint}")
-    return {"max_abs_error": worst, "cases": len(cases)}
-
-
-def _register_exercises():
-    register_exercise(Exercise("08_evaluation", "The unbiased pass@k estimator", "max_abs_error",
-                               False, (0.0, 1e-9), check_pass_at_k))
-
-
-_register_exercises()

@@ -9,8 +9,7 @@ __all__ = ['DEFAULT_PROJECT', 'IGNORED_KEYS', 'SWEEP_METHODS', 'DISTRIBUTIONS', 
            'metric_values', 'final_value', 'compare_runs', 'format_table', 'plot_runs', 'tokens_to_reach',
            'tokens_per_step', 'token_speedup', 'load_sweep', 'sweep_base_config', 'command_overrides', 'validate_sweep',
            'sweep_size', 'sweep_overrides', 'sweep_train', 'build_report', 'write_markdown_report',
-           'submission_problem', 'learner_of', 'claims', 'Leaderboard', 'leaderboard', 'run_url', 'pull_request_body',
-           'check_speedup_exercise']
+           'submission_problem', 'learner_of', 'claims', 'Leaderboard', 'leaderboard', 'run_url', 'pull_request_body']
 
 # %% ../nbs/09_experiments.ipynb #7e3757ba
 import json
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import ConfigError, load_config, parse_override, read_yaml
-from .exercises import Exercise, ExerciseError, RunRecord, get_exercise, read_run, register_exercise
+from .exercises import RunRecord, get_exercise, read_run
 
 # %% ../nbs/09_experiments.ipynb #05ab65cf
 DEFAULT_PROJECT = "neoxcourse"
@@ -441,42 +440,3 @@ def pull_request_body(runs: list, question: str, metrics=("train/lm_loss", "vali
     lines += ["Offline runs: `wandb sync <run folder>` before review, so the links resolve.",
               "CI: notebooks headless with the smoke config, nbdev clean/export in sync, tests, exercise solutions."]
     return "\n".join(lines)
-
-# %% ../nbs/09_experiments.ipynb #27a4177d
-def _curve(steps, a: float, b: float, c: float, metric: str = "validation/lm_loss") -> list:
-    "A history with `metric` = a + b / sqrt(step / c) logged at `steps` (the shape of a loss curve)."
-    return [{"_step": s, metric: a + b / math.sqrt(s / c)} for s in steps]
-
-def _exercise_cases() -> list:
-    m = "validation/lm_loss"
-    h = [{"_step": 10, m: 5.0}, {"_step": 20, m: 4.0}, {"_step": 30, "train/lm_loss": 3.2}, {"_step": 40, m: 3.0}]
-    noisy = [{"_step": 1, m: 5.0}, {"_step": 2, m: 4.0}, {"_step": 3, m: 4.5}, {"_step": 4, m: 3.0}]
-    return [(h, 4.5, 100, 1500.0), (h, 3.5, 100, 3000.0), (h, 4.0, 100, 2000), (h, 6.0, 100, 1000),
-            (h, 2.0, 100, None), (noisy, 4.2, 1000, 1800.0), ([], 1.0, 10, None)]
-
-def check_speedup_exercise(tokens_to_reach_fn) -> dict:
-    "Check exercise 09: the learner's tokens_to_reach against hand-computed answers; report the speed-up."
-    m, worst = "validation/lm_loss", 0.0
-    for i, (history, target, tps, want) in enumerate(_exercise_cases()):
-        got = tokens_to_reach_fn(history, target, tps, m)
-        if (want is None) != (got is None):
-            raise ExerciseError(f"case {i}: target {target}: expected {want}, got {got!r}"
-                                + (" (never reached: return None)" if want is None else ""))
-        if want is None: continue
-        err = abs(got - want) / abs(want)
-        if err > 1e-6:
-            hint = " (interpolate between the row before the crossing and the row at it)" if i in (0, 1, 5) else ""
-            raise ExerciseError(f"case {i}: target {target}, tokens_per_step {tps}: expected {want}, got {got}{hint}")
-        worst = max(worst, err)
-    steps = range(200, 2401, 200)                        # validation every 200 of 2400 steps, as in FACTS' runs
-    adamw, muon = _curve(steps, 1.5, 0.2, 2400), _curve(steps, 1.476, 0.2, 2400)  # Muon: AdamW's loss at 0.8x
-    target = adamw[-1][m]
-    base, cand = tokens_to_reach_fn(adamw, target, 32 * 1024, m), tokens_to_reach_fn(muon, target, 32 * 1024, m)
-    if not base or not cand: raise ExerciseError("the AdamW / Muon pair gave no crossing; check the <= test")
-    return {"max_relative_error": worst, "speedup": round(base / cand, 4)}
-
-def _register_exercises():
-    register_exercise(Exercise("09_experiments", "Speed-up in tokens", "max_relative_error", False, (0.0, 1e-6),
-                               check_speedup_exercise))
-
-_register_exercises()

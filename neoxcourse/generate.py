@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['GENERATION_ATTENTION', 'top_k_filter', 'top_p_filter', 'sample_next', 'generate', 'indent_of', 'block_indent',
-           'stop_index', 'token_texts', 'heal_prompt', 'complete', 'load_completer', 'check_top_p_exercise']
+           'stop_index', 'token_texts', 'heal_prompt', 'complete', 'load_completer']
 
 # %% ../nbs/04a_generation.ipynb #6517c489
 from functools import lru_cache
@@ -191,35 +191,3 @@ def load_completer(directory, device=None):
         raise FileNotFoundError(f"{directory} holds no tokenizer: "
                                 f"save_pretrained(model, dir, tokenizer) writes one")
     return load_pretrained(directory, device=device), AutoTokenizer.from_pretrained(str(directory))
-
-# %% ../nbs/04a_generation.ipynb #be7dd2e6
-def check_top_p_exercise(top_p):
-    "Check exercise 04a: top_p(logits, p) must keep the same tokens as top_p_filter."
-    from neoxcourse.exercises import ExerciseError
-    gen = torch.Generator().manual_seed(0)
-    rows = agree = 0
-    for V, scale in ((5, 1.0), (50, 3.0), (5000, 1.0), (5000, 8.0)):
-        for p in (0.1, 0.5, 0.9, 0.95, 1.0):
-            logits = torch.randn(8, V, generator=gen) * scale
-            want = top_p_filter(logits, p).isinf()
-            got = top_p(logits.clone(), p)
-            if not isinstance(got, torch.Tensor) or got.shape != logits.shape:
-                raise ExerciseError(f"top_p must return a tensor of shape {tuple(logits.shape)}")
-            got = got.isinf()
-            rows, agree = rows + len(logits), agree + (got == want).all(-1).sum().item()
-            if not torch.equal(got, want):
-                kept, should = (~got).sum(-1), (~want).sum(-1)
-                hint = ("you keep fewer tokens than needed: keep the token whose probability takes the "
-                        "sum past p" if (kept < should).any() else
-                        "you keep too many tokens" if (kept > should).any() else
-                        "the right number of tokens, but not the most likely ones: sort, then map back")
-                raise ExerciseError(f"rows of {V} tokens, p = {p}: {hint}")
-    return {"agreement": agree / rows, "rows": rows}
-
-
-def _register_exercises():
-    from neoxcourse.exercises import Exercise, register_exercise
-    register_exercise(Exercise("04a_generation", "Nucleus (top-p) sampling", "agreement", True, (1.0, 1.0),
-                               check_top_p_exercise))
-
-_register_exercises()

@@ -8,8 +8,7 @@ __all__ = ['OPTIMIZER_STATE_BYTES', 'HF_CONFIG_FILE', 'HF_MODEL_FILE', 'IGNORED_
            'GPTNeoXAttention', 'GPTNeoXMLP', 'dropout_or_identity', 'GPTNeoXLayer', 'RotaryEmbedding', 'GPTNeoXModel',
            'init_std', 'GPTNeoX', 'count_parameters', 'flops_per_token', 'block_activation_bytes_per_token',
            'activation_bytes_per_token', 'estimate_memory', 'largest_micro_batch', 'hf_config_dict',
-           'model_config_from_hf', 'save_pretrained', 'read_hf_state_dict', 'convert_hf_state_dict', 'load_pretrained',
-           'check_rotary_exercise']
+           'model_config_from_hf', 'save_pretrained', 'read_hf_state_dict', 'convert_hf_state_dict', 'load_pretrained']
 
 # %% ../nbs/04_model.ipynb #fd67fa30
 import json
@@ -463,43 +462,3 @@ def load_pretrained(directory, device=None, dtype=None):
     if model_cfg.tie_word_embeddings:
         model.lm_head.weight = model.gpt_neox.embed_in.weight
     return model.to(device=device, dtype=dtype).eval()
-
-# %% ../nbs/04_model.ipynb #9b085847
-def check_rotary_exercise(rotary):
-    "Check exercise 04: rotary(x, positions, rotary_ndims, base) must match apply_rotary."
-    from neoxcourse.exercises import ExerciseError
-    gen = torch.Generator().manual_seed(0)
-    worst, hint = 0.0, ""
-    cases = [((2, 4, 16, 32), 8, 10000, 0), ((1, 2, 9, 16), 16, 10000, 5),  # shape, d, base, start
-             ((3, 1, 7, 64), 16, 500, 100), ((1, 8, 33, 24), 12, 10000, 0),
-             ((2, 2, 5, 8), 0, 10000, 3)]
-    for shape, d, base, offset in cases:
-        x = torch.randn(shape, generator=gen)
-        positions = torch.arange(offset, offset + shape[2])
-        want = apply_rotary(x, *rotary_cos_sin(positions, rotary_inv_freq(d, base)))
-        got = rotary(x.clone(), positions, d, base)
-        if not isinstance(got, torch.Tensor) or got.shape != x.shape:
-            raise ExerciseError(f"rotary must return a tensor of shape {tuple(x.shape)}, "
-                                f"got {getattr(got, 'shape', type(got).__name__)}")
-        err = (got.float() - want).abs().max().item()
-        if err > 1e-4 and not hint:
-            if (got[..., d:] - x[..., d:]).abs().max() > 1e-6:
-                hint = f"dims {d}: and beyond must pass through unchanged"
-            elif (got[..., :d].norm(dim=-1) - x[..., :d].norm(dim=-1)).abs().max() > 1e-4:
-                hint = "a rotation keeps each vector's length; yours does not (check cos and sin)"
-            else:
-                hint = ("lengths are kept but angles differ: pair dim i with i + d/2, "
-                        "angle position * base**(-2i/d)")
-        worst = max(worst, err)
-    if worst > 1e-4:  # float32 angles up to 100 rad differ by ~1e-5 between correct codes
-        raise ExerciseError(f"largest difference from the library {worst:.2e} "
-                            f"(over {len(cases)} cases): {hint}")
-    return {"max_abs_error": worst, "cases": len(cases)}
-
-# %% ../nbs/04_model.ipynb #973b1385
-def _register_exercises():
-    from neoxcourse.exercises import Exercise, register_exercise
-    register_exercise(Exercise("04_model", "Rotary embeddings", "max_abs_error", False, (0.0, 1e-4),
-                               check_rotary_exercise))
-
-_register_exercises()

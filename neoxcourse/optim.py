@@ -6,7 +6,7 @@
 __all__ = ['NS_COEFFICIENTS', 'EMBEDDING_NAMES', 'OPTIMIZERS', 'ALIASES', 'reference_problem', 'set_train_mode',
            'optimizer_trajectory', 'SGD', 'Adam', 'AdamW', 'Lion', 'Adafactor', 'newton_schulz', 'muon_lr_scale',
            'Muon', 'ScheduleFreeAdamW', 'param_groups', 'muon_groups', 'OptimizerSpec', 'register_optimizer',
-           'resolve_optimizer', 'build_optimizer', 'optimizer_names', 'clip_gradients', 'check_lion']
+           'resolve_optimizer', 'build_optimizer', 'optimizer_names', 'clip_gradients']
 
 # %% ../nbs/06_optimizers.ipynb #a762db7a
 import difflib
@@ -511,32 +511,3 @@ def clip_gradients(params: Iterable[torch.Tensor], max_norm: float | None) -> fl
     params = [p for p in params if p.grad is not None]
     if not params: return 0.0
     return float(torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm else float("inf")))
-
-# %% ../nbs/06_optimizers.ipynb #60cfc166
-def check_lion(lion_cls: type) -> dict:
-    "Exercise check: a Lion class must match lion-pytorch over 100 steps and resume exactly."
-    from neoxcourse.exercises import ExerciseError
-    import lion_pytorch
-    if not (isinstance(lion_cls, type) and issubclass(lion_cls, Optimizer)):
-        raise ExerciseError("answer with your Lion class itself (a torch.optim.Optimizer subclass), not an instance")
-    kw = dict(lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
-    try:
-        ours, p_ours = optimizer_trajectory(lambda m: lion_cls(m.parameters(), **kw))
-    except TypeError as e:
-        raise ExerciseError(f"Lion(params, lr=..., betas=..., weight_decay=...) failed: {e}") from None
-    ref, p_ref = optimizer_trajectory(lambda m: lion_pytorch.Lion(m.parameters(), **kw))
-    diff = (p_ours - p_ref).abs().max().item()
-    if not diff < 1e-5:
-        raise ExerciseError(f"after 100 steps your parameters differ from lion-pytorch's by up to {diff:.2e}: "
-                            f"check the order of the update (interpolate, sign, decay, then update the momentum)")
-    resumed, p_res = optimizer_trajectory(lambda m: lion_cls(m.parameters(), **kw), resume_at=50)
-    if resumed != ours or not torch.equal(p_res, p_ours):
-        raise ExerciseError("a checkpoint round trip changed the run: keep the momentum in self.state[p]")
-    return {"max_param_diff": diff, "resume_exact": 1.0, "final_loss": ours[-1]}
-
-def _register_exercises() -> None:
-    from neoxcourse.exercises import Exercise, register_exercise
-    register_exercise(Exercise("06_optimizers", "Implement Lion from its paper", "max_param_diff", False,
-                               (0.0, 1e-5), check_lion))
-
-_register_exercises()

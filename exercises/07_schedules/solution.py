@@ -4,7 +4,7 @@ better; on a T4 use configs/t4.yml with train-iters 1000 or more."""
 from pathlib import Path
 
 from neoxcourse.config import load_config
-from neoxcourse.schedules import compare_schedules
+from neoxcourse.exercises import compare_schedules
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERRIDES = {"train-iters": 20, "train_batch_size": 4, "train_micro_batch_size_per_gpu": 4, "seq-length": 64,

@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from neoxcourse.config import default_config_path, load_config
-from neoxcourse.schedules import compare_schedules
+from neoxcourse.exercises import compare_schedules
 
 # TODO: choose three or more schedules: constant, linear, cosine, exponential, inverse_sqrt, wsd, wsd:linear, ...
 SCHEDULES = ("constant", "cosine", "wsd")
