@@ -596,9 +596,10 @@ def _derive(b: dict, keys: dict, where: str) -> dict:
     if t.eval_interval < 1 or t.eval_iters < 0:
         raise ConfigError(f"{where}: eval-interval must be >= 1 and eval-iters >= 0")
     if t.precision not in ("fp16", "bf16", "fp32"): raise ConfigError(f"{where}: unknown precision {t.precision!r}")
-    # 3. Optimizer and schedule ranges (the registries of chapters 06 and 07 check names).
+    # 3. Optimizer and schedule ranges, checked here once (their names were checked as they were read).
     if o.lr < 0: raise ConfigError(f"{where}: key 'lr' must be >= 0, got {o.lr}")
     if o.weight_decay < 0: raise ConfigError(f"{where}: key 'weight-decay' must be >= 0, got {o.weight_decay}")
+    if o.eps < 0: raise ConfigError(f"{where}: key 'optimizer.params.eps' must be >= 0, got {o.eps}")
     if len(o.betas) != 2 or not all(0 <= x < 1 for x in o.betas):
         raise ConfigError(f"{where}: key 'optimizer.params.betas' must be two numbers in [0, 1), got {list(o.betas)}")
     if not 0 <= s.warmup < 1:
