@@ -21,8 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from neoxcourse.config import load_config  # noqa: E402
-from neoxcourse.data import (build_corpus, decode_text, encode_texts, list_stdlib,  # noqa: E402
-                             prepare)
+sys.path.insert(0, str(ROOT / "bench"))
+from provenance import header, write_result  # noqa: E402
+from neoxcourse.data import build_corpus, decode_text, encode_texts, list_stdlib  # noqa: E402
+from neoxcourse.tokenizer import prepare  # noqa: E402
 from neoxcourse.tokenizer import (WHITESPACE_MODES, bytes_per_token, load_tokenizer,  # noqa: E402
                                   round_trip_failures, train_bpe, train_char)
 
@@ -110,9 +112,9 @@ def main():
     args = parser.parse_args()
     cfg = load_config(ROOT / "configs" / "stdlib.yml")
     tokenizer = load_tokenizer(cfg)
-    result = dict(machine=dict(platform=platform.platform(), python=platform.python_version(),
-                               cpus=os.cpu_count(), load_average_start=os.getloadavg()),
-                  date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    result = {**header("configs/stdlib.yml"),
+              "host": dict(platform=platform.platform(), python=platform.python_version(),
+                           cpus=os.cpu_count(), load_average_start=os.getloadavg())}
     with tempfile.TemporaryDirectory() as tmp:
         result["prepare_stdlib"] = bench_prepare(tmp, include_tests=False)
         result["prepare_stdlib_with_tests"] = bench_prepare(tmp, include_tests=True)
@@ -123,10 +125,9 @@ def main():
     result["encode"] = bench_encode([d.text for d in corpus.train + corpus.val], tokenizer)
     result["tokenizer"] = bench_tokenizers(cfg, args.quick)
     result["round_trip"] = bench_round_trip(tokenizer)
-    result["machine"]["load_average_end"] = os.getloadavg()  # a shared machine: read with the load
+    result["host"]["load_average_end"] = os.getloadavg()  # a shared machine: read with the load
     out = Path(args.out or ROOT / "bench" / "results" / f"data_cpu{os.cpu_count()}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(out, result)
     print(json.dumps({k: v for k, v in result.items() if not k.startswith("prepare_")}, indent=1))
     for key in ("prepare_stdlib", "prepare_stdlib_with_tests", "prepare_site_packages"):
         if key not in result:

