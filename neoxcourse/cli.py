@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # %% ../nbs/01a_cli.ipynb #5f5f5e17
 def _cmd_data_prepare(args) -> int:
-    from neoxcourse.data import prepare
+    from neoxcourse.tokenizer import prepare
     prepared = prepare(_config_from(args), force=args.force)
     print(f"train tokens: {prepared.train_path}\nvalidation tokens: {prepared.val_path}")
     return 0
@@ -188,7 +188,7 @@ def _add_export_args(p):
 def _add_bench_args(p):
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments of bench/bench_train.py (--t4, --out ...)")
 
-command("data prepare", "build the corpus, the tokenizer if asked, and the token files (chapter 02)",
+command("data prepare", "build the corpus, the tokenizer if asked, and the token files (chapters 02-03)",
         _add_prepare_args)(_cmd_data_prepare)
 command("tokenizer train", "train the tokenizer on the train split (chapter 03)", _add_config_args)(_cmd_tokenizer_train)
 command("train", "train from scratch, or --resume (chapter 05)", _add_train_args)(_cmd_train)

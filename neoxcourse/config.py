@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['KEY_ALIASES', 'FIELD_OF', 'HANDLED', 'SECTIONS', 'COURSE_BLOCKS', 'OPTIMIZER_TYPES', 'OPTIMIZER_ALIASES',
-           'NEOX_PLACEMENTS', 'LR_DECAY_STYLES', 'STYLE_ALIASES', 'SUPPORTED', 'NeoXLoader', 'read_yaml', 'ConfigError',
-           'NeoXArg', 'neox_arguments', 'ModelConfig', 'TrainingConfig', 'OptimizerConfig', 'ScheduleConfig',
-           'WandbConfig', 'DataConfig', 'TokenizerConfig', 'EvaluationConfig', 'Config', 'canonical', 'registered_name',
-           'optimizer_type', 'lr_decay_style', 'coerce', 'check_neox_value', 'suggest', 'parse_override',
-           'apply_overrides', 'load_config', 'pad_vocab', 'project_root', 'default_config_path', 'to_neox_dict',
-           'save_config', 'describe', 'approx_parameters']
+           'NEOX_PLACEMENTS', 'LR_DECAY_STYLES', 'STYLE_ALIASES', 'SUPPORTED', 'NEGATED', 'BY_LOADER', 'NeoXLoader',
+           'read_yaml', 'ConfigError', 'NeoXArg', 'neox_arguments', 'ModelConfig', 'TrainingConfig', 'OptimizerConfig',
+           'ScheduleConfig', 'WandbConfig', 'DataConfig', 'TokenizerConfig', 'EvaluationConfig', 'Config', 'canonical',
+           'registered_name', 'optimizer_type', 'lr_decay_style', 'coerce', 'check_neox_value', 'suggest',
+           'parse_override', 'apply_overrides', 'load_config', 'pad_vocab', 'project_root', 'default_config_path',
+           'to_neox_dict', 'save_config', 'describe', 'approx_parameters']
 
 # %% ../nbs/01_config.ipynb #fad2bd94
 import csv
@@ -642,41 +642,32 @@ def _plain(v):
     if isinstance(v, Path): return str(v)
     return v
 
+NEGATED = {"no_weight_tying"}           # GPT-NeoX keys that hold the opposite of their field
+BY_LOADER = {("training", "precision"), ("optimizer", "type"), ("optimizer", "betas"), ("optimizer", "eps"),
+             ("optimizer", "params")}   # fields the loader fills from fp16/bf16 and the optimizer block
+
+def _course_fields(section: str) -> list[str]:
+    "The fields of a section that no GPT-NeoX key fills: they are written under `neoxcourse:`."
+    neox = {f for s, f in FIELD_OF.values() if s == section}
+    return [f.name for f in fields(SECTIONS[section]) if f.name not in neox and (section, f.name) not in BY_LOADER]
+
 def to_neox_dict(cfg: Config, course: bool = True) -> dict:
     "The config as a GPT-NeoX mapping, canonical spellings; with the `neoxcourse:` block unless `course=False`."
     args = neox_arguments()
-    m, t, o, s, w = cfg.model, cfg.training, cfg.optimizer, cfg.schedule, cfg.wandb
-    d = {"num_layers": m.num_layers, "hidden_size": m.hidden_size, "num_attention_heads": m.num_attention_heads,
-         "seq_length": m.seq_length, "max_position_embeddings": m.max_position_embeddings,
-         "intermediate_size": m.intermediate_size, "pos_emb": "rotary", "rotary_pct": m.rotary_pct,
-         "rotary_emb_base": m.rotary_emb_base, "gpt_j_residual": m.use_parallel_residual,
-         "no_weight_tying": not m.tie_word_embeddings, "norm": "layernorm", "activation": "gelu",
-         "layernorm_epsilon": m.layernorm_epsilon, "init_method": m.init_method,
-         "output_layer_init_method": m.output_layer_init_method, "init_method_std": m.init_method_std,
-         "hidden_dropout": m.hidden_dropout, "attention_dropout": m.attention_dropout,
-         "checkpoint_activations": m.checkpoint_activations, "padded_vocab_size": m.vocab_size,
-         "optimizer": {"type": o.type, "params": {"lr": o.lr, "betas": list(o.betas), "eps": o.eps,
-                                                  "weight_decay": o.weight_decay, **o.params}},
-         "lr": o.lr, "weight_decay": o.weight_decay, "lr_decay_style": s.lr_decay_style, "warmup": s.warmup,
-         "min_lr": s.min_lr, "train_iters": t.train_iters, "train_micro_batch_size_per_gpu": t.micro_batch_size,
-         "train_batch_size": t.global_batch_size, "gradient_clipping": t.gradient_clipping,
-         "fp16": {"enabled": t.precision == "fp16"}, "bf16": {"enabled": t.precision == "bf16"},
-         "seed": t.seed, "eval_interval": t.eval_interval, "eval_iters": t.eval_iters,
-         "log_interval": t.log_interval, "use_wandb": w.use_wandb, "wandb_project": w.project}
-    optional = {"lr_decay_iters": s.lr_decay_iters, "save": t.save, "load": t.load,
-                "checkpoint_factor": t.checkpoint_factor, "keep_last_n_checkpoints": t.keep_last_n_checkpoints,
-                "wandb_group": w.group, "wandb_team": w.entity, "wandb_run_name": w.run_name}
-    d.update({k: v for k, v in optional.items() if v is not None})
+    t, o = cfg.training, cfg.optimizer
+    d = {}
+    for key, (section, name) in FIELD_OF.items():           # the table `load_config` reads with
+        value = getattr(getattr(cfg, section), name)
+        if value is not None: d[key] = (not value) if key in NEGATED else value
+    d.update({k: allowed[0] for k, allowed in SUPPORTED.items()})   # the only architecture built
+    d["optimizer"] = {"type": o.type, "params": {"lr": o.lr, "betas": list(o.betas), "eps": o.eps,
+                                                 "weight_decay": o.weight_decay, **o.params}}
+    d["fp16"], d["bf16"] = {"enabled": t.precision == "fp16"}, {"enabled": t.precision == "bf16"}
     d.update(cfg.neox_only)
     out = {_neox_spelling(k, args): _plain(v) for k, v in d.items()}
     if course:
-        out["neoxcourse"] = {
-            "data": _plain(dataclasses.asdict(cfg.data)), "tokenizer": _plain(dataclasses.asdict(cfg.tokenizer)),
-            "evaluation": _plain(dataclasses.asdict(cfg.evaluation)),
-            "training": {"compile": t.compile, "device": t.device, "find_micro_batch": t.find_micro_batch,
-                         "max_skipped_steps": t.max_skipped_steps},
-            "schedule": {"decay_fraction": s.decay_fraction, "decay_shape": s.decay_shape},
-            "wandb": {"mode": w.mode, "tags": list(w.tags), "log_checkpoints": w.log_checkpoints}}
+        blocks = {s: {f: _plain(getattr(getattr(cfg, s), f)) for f in _course_fields(s)} for s in COURSE_BLOCKS}
+        out["neoxcourse"] = {s: body for s, body in blocks.items() if body}
     return out
 
 def save_config(cfg: Config, path: str | Path, course: bool = True) -> Path:
