@@ -25,14 +25,14 @@ from tqdm.auto import tqdm
 
 from .checkpoint import (CheckpointError, latest_checkpoint, list_checkpoints, load_checkpoint,
                                    preserve_rng, rng_state, save_checkpoint, set_rng_state, unwrap_model)
-from .data import BatchSampler, prepare
+from .data import BatchSampler
 from .device import (Distributed, autocast_context, choose_device, choose_precision, device_name,
                                init_distributed, peak_flops)
 from .env import in_colab, seed_everything
 from .model import GPTNeoX, estimate_memory, flops_per_token
 from .optim import build_optimizer, param_groups, set_train_mode
 from .schedules import build_schedule
-from .tokenizer import load_tokenizer
+from .tokenizer import load_tokenizer, prepare
 from .tracking import model_flops_utilization, start_tracking
 
 # %% ../nbs/05_training.ipynb #611d64c6
@@ -77,9 +77,8 @@ def micro_batch_candidates(global_batch_size: int, world_size: int = 1) -> list[
     return [m for m in range(per_rank, 0, -1) if per_rank % m == 0]
 
 def memory_estimate(model_cfg, micro_batch: int, precision: str, optimizer: str = "adamw") -> dict:
-    "Chapter 04's estimate (bytes) for a micro-batch; optimizers it does not know are counted as AdamW."
-    try: return estimate_memory(model_cfg, micro_batch, precision, optimizer)
-    except ValueError: return estimate_memory(model_cfg, micro_batch, precision, "adamw")
+    "Chapter 04's estimate (bytes) for a micro-batch, the optimizer's state from chapter 06's registry."
+    return estimate_memory(model_cfg, micro_batch, precision, optimizer)
 
 def estimate_micro_batch(model_cfg, candidates: list[int], precision: str, budget_bytes: float,
                          requested: int | None = None, optimizer: str = "adamw") -> int:
