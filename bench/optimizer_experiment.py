@@ -116,9 +116,8 @@ def worker(job: dict) -> dict:
     "A run (or, with job['speed'], every entry alone for a few steps) in a fresh process, T4-emulated on a GPU."
     import torch
     if torch.cuda.is_available() and job["t4"]:
-        sys.path.insert(0, str(ROOT / "bench"))
-        from bench_train import t4_emulation
-        t4_emulation()
+        from neoxcourse.device import emulate_t4
+        emulate_t4()
     if "speed" in job:
         out = {}
         steps = job["speed"]
@@ -141,7 +140,7 @@ def worker(job: dict) -> dict:
 def _val_bytes_per_token(cfg) -> float | None:
     "UTF-8 bytes per token of the validation split, from the prepared data's meta.json."
     try:
-        from neoxcourse.data import prepare
+        from neoxcourse.tokenizer import prepare
         return float(prepare(cfg).meta["splits"]["val"]["bytes_per_token"])
     except Exception:
         return None
@@ -384,7 +383,7 @@ def _pool(workers: int):
 
 def _prepare_once(config: Path, base: dict) -> dict:
     "Prepare the experiment's data in this process (workers reuse it); its size in tokens."
-    from neoxcourse.data import prepare
+    from neoxcourse.tokenizer import prepare
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cfg = load_config(config, base)

@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['HUMANEVAL_STOPS', 'bits_per_byte', 'batch_token_stats', 'validation_windows', 'token_metrics', 'validation_texts',
-           'encode_documents', 'load_for_evaluation', 'LineExample', 'line_completion_examples', 'exact_match',
-           'edit_similarity', 'line_scores', 'truncate_at_stops', 'continue_text', 'complete_lines', 'pass_at_k',
-           'exact_pass_at_k', 'humaneval_problems', 'humaneval_completions', 'score_humaneval', 'run_evaluation',
-           'log_evaluation', 'evaluate', 'format_metrics', 'read_wandb_table', 'completion_box']
+           'encode_documents', 'evaluation_tokenizer', 'load_for_evaluation', 'LineExample', 'line_completion_examples',
+           'exact_match', 'edit_similarity', 'line_scores', 'truncate_at_stops', 'continue_text', 'complete_lines',
+           'pass_at_k', 'exact_pass_at_k', 'humaneval_problems', 'humaneval_completions', 'score_humaneval',
+           'run_evaluation', 'log_evaluation', 'evaluate', 'format_metrics', 'read_wandb_table', 'completion_box']
 
 # %% ../nbs/08_evaluation.ipynb #15fc4880
 import difflib
@@ -27,11 +27,10 @@ import torch.nn.functional as F
 
 from .checkpoint import latest_checkpoint, load_checkpoint
 from .config import load_config
-from .data import prepare
 from .generate import complete, generate, heal_prompt, stop_index
 from .model import GPTNeoX, load_pretrained
 from .sandbox import SandboxLimits, humaneval_program, run_programs, self_test
-from .tokenizer import load_tokenizer
+from .tokenizer import load_tokenizer, prepare
 from .tracking import read_offline_run, start_tracking
 from .device import autocast_context, choose_device, choose_precision
 from .train import checkpoint_dir
@@ -117,6 +116,28 @@ def encode_documents(tokenizer, texts: list) -> np.ndarray:
     return np.fromiter((t for p in pieces for t in p), dtype=np.int64)
 
 # %% ../nbs/08_evaluation.ipynb #b2209cd9
+def evaluation_tokenizer(cfg, path, verbose: bool = True):
+    """The tokenizer of a model folder (else the course's), with the course's end-of-text and padding ids."""
+    from .tokenizer import EOT, PAD
+    path = Path(path)
+    if (path / "tokenizer.json").exists():
+        tokenizer, source = load_tokenizer(path), f"{path / 'tokenizer.json'}"
+    else:
+        tokenizer = load_tokenizer(cfg)
+        source = f"the course's {cfg.resolve(cfg.tokenizer.path)} ({path} has no tokenizer.json)"
+    vocab, unset = tokenizer.get_vocab(), tokenizer.eos_token_id is None or tokenizer.pad_token_id is None
+    if unset:   # GPT-NeoX's converter saves the run's tokenizer.json with no special tokens named
+        if EOT not in vocab:
+            raise ValueError(f"{source}: no end-of-text token {EOT} and none named; evaluate with the tokenizer "
+                             f"the model was trained with (copy its tokenizer files into {path})")
+        tokenizer.eos_token = tokenizer.bos_token = EOT
+        tokenizer.pad_token = PAD if PAD in vocab else EOT
+    if verbose:
+        print(f"tokenizer: {source}; end of text {tokenizer.eos_token_id}, padding {tokenizer.pad_token_id}"
+              + (" (the course's special tokens: the folder named none)" if unset else ""))
+    return tokenizer
+
+
 def load_for_evaluation(cfg, checkpoint, device=None):
     """(model, tokenizer) of a Hugging Face GPT-NeoX folder, a course checkpoint or their folder."""
     path = Path(checkpoint)
@@ -137,8 +158,7 @@ def load_for_evaluation(cfg, checkpoint, device=None):
         model = GPTNeoX(model_cfg)
         load_checkpoint(path, model)
         model = model.to(device).eval()
-    tokenizer = load_tokenizer(path) if (path / "tokenizer.json").exists() else load_tokenizer(cfg)
-    return model, tokenizer
+    return model, evaluation_tokenizer(cfg, path)
 
 # %% ../nbs/08_evaluation.ipynb #5b2b0be8
 @dataclass
@@ -168,12 +188,10 @@ def exact_match(prediction: str, target: str) -> bool:
     return prediction.split() == target.split()
 
 
-def edit_similarity(prediction: str, target: str) -> float:
-    """Fuzzy similarity 0-100 of two lines (difflib ratio: 2 x matched characters / total)."""
-    a, b = prediction.strip(), target.strip()
-    if not a and not b:
-        return 100.0
-    return 100.0 * difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+def edit_similarity(prediction: str, target: str) -> int:
+    """CodeXGLUE's edit similarity, 0-100: `fuzz.ratio(prediction.strip(), target)`, the reference unstripped."""
+    from thefuzz import fuzz                    # CodeXGLUE's evaluator: fuzzywuzzy, now thefuzz (rapidfuzz)
+    return fuzz.ratio(prediction.strip(), target)
 
 
 def line_scores(predictions: list, targets: list) -> dict:

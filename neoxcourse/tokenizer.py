@@ -19,7 +19,7 @@ from .data import DATA_KEYS, DataError, build_corpus, encode_texts, tokenizer_ha
 __all__ = ['EOT', 'PAD', 'SPECIAL_TOKENS', 'WHITESPACE_MODES', 'byte_level_pretokenizer', 'train_bpe', 'train_char',
            'bytes_per_token', 'round_trip_failures', 'to_transformers', 'merges_as_strings', 'save_tokenizer',
            'load_tokenizer', 'train_tokenizer_on', 'check_tokenizer_destination', 'train_tokenizer', 'vocab_sweep',
-           'plot_vocab_sweep']
+           'plot_vocab_sweep', 'prepare']
 
 # %% ../nbs/03_tokenizer.ipynb #0aa7dd42
 EOT, PAD = "<|endoftext|>", "<|padding|>"
@@ -201,3 +201,72 @@ def plot_vocab_sweep(result: dict[int, float], title: str = ""):
            title=title or "bytes per token on the validation split")
     fig.tight_layout()
     return fig
+
+# %% ../nbs/03_tokenizer.ipynb #209b077a
+import json
+import time
+
+from .data import (Corpus, PreparedData, _is_complete, build_corpus, data_fingerprint, encode_texts,
+                             read_meta, token_dtype, tokenizer_hash, write_atomic, write_tokens)
+
+def _load_hf_tokenizer(path: Path):
+    from transformers import AutoTokenizer  # imported here: slow to import
+    if not (path / "tokenizer.json").exists():
+        raise DataError(f"no tokenizer in {path}: set neoxcourse.tokenizer.path to a tokenizer "
+                        f"folder, or neoxcourse.tokenizer.train: true, or run "
+                        f"`neoxcourse tokenizer train CONFIG`.")
+    return AutoTokenizer.from_pretrained(str(path))
+
+
+def prepare(cfg, force: bool = False, verbose: bool = True, corpus: Corpus | None = None
+            ) -> PreparedData:
+    "Corpus -> (tokenizer) -> train.bin / val.bin + files.jsonl + meta.json, reused when done."
+    t0 = time.perf_counter()
+    tok_dir = cfg.resolve(cfg.tokenizer.path)
+    fingerprint, inputs = data_fingerprint(cfg)
+    out_dir = cfg.resolve(cfg.data.output_dir) / f"{cfg.data.source}-{fingerprint[:12]}"
+    paths = dict(train_path=out_dir / "train.bin", val_path=out_dir / "val.bin")
+    meta = read_meta(out_dir)
+    if not force and _is_complete(out_dir, meta, fingerprint, tok_dir):
+        if verbose:
+            print(f"reusing {out_dir} (same fingerprint {fingerprint[:12]})")
+        return PreparedData(out_dir, meta=meta, reused=True, **paths)
+    if cfg.tokenizer.train:
+        check_tokenizer_destination(cfg, tok_dir)  # never overwrite the committed default
+    (out_dir / "meta.json").unlink(missing_ok=True)  # from here on the folder is not complete
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if corpus is None or corpus.report.removed_texts is None:  # a corpus built from this config
+        corpus = build_corpus(cfg.data, cfg.root, keep_removed=True)                # 1. corpus
+    if cfg.tokenizer.train:                                                         # 2. tokenizer
+        train_tokenizer_on([d.text for d in corpus.train], cfg.tokenizer, tok_dir)
+    tokenizer = _load_hf_tokenizer(tok_dir)
+    eot_id = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    dtype = token_dtype(len(tokenizer))
+    t1 = time.perf_counter()
+    splits, manifest = {}, []
+    for name, docs in (("train", corpus.train), ("val", corpus.val)):               # 3. tokens
+        ids = encode_texts(tokenizer, [d.text for d in docs])
+        tokens = write_tokens(out_dir / f"{name}.bin", ids, eot_id, dtype)
+        nbytes = sum(d.nbytes for d in docs)
+        splits[name] = dict(files=len(docs), bytes=nbytes, tokens=tokens,
+                            bytes_per_token=nbytes / tokens)
+        manifest += [dict(origin=d.origin, license=d.license, split=name, bytes=d.nbytes,
+                          tokens=len(a)) for d, a in zip(docs, ids)]
+    tokens = {step: sum(map(len, encode_texts(tokenizer, texts)))   # what each step cost, in tokens
+              for step, texts in corpus.report.removed_texts.items()}
+    tokens["kept"] = sum(m["tokens"] for m in manifest)
+    encode_seconds = time.perf_counter() - t1
+    write_atomic(out_dir / "files.jsonl", "".join(json.dumps(m) + "\n" for m in manifest).encode())
+    meta = dict(fingerprint=fingerprint, inputs=inputs, dtype=dtype.name, eot_id=eot_id,
+                vocab_size=len(tokenizer),
+                tokenizer=dict(path=str(tok_dir), hash=tokenizer_hash(tok_dir)), splits=splits,
+                steps=corpus.report.table(tokens), examples=corpus.report.examples,
+                seconds=dict(corpus=round(corpus.report.seconds, 2),
+                             encode=round(encode_seconds, 2),
+                             total=round(time.perf_counter() - t0, 2)),
+                created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    write_atomic(out_dir / "meta.json", json.dumps(meta, indent=1).encode())  # 4. last: complete
+    if verbose:
+        print(f"prepared {out_dir}: " + ", ".join(
+            f"{k} {v['files']} files / {v['tokens']:,} tokens" for k, v in splits.items()))
+    return PreparedData(out_dir, meta=meta, **paths)

@@ -16,9 +16,8 @@ import torch
 
 from neoxcourse.config import load_config
 from neoxcourse.data import (HF_SOURCES, BatchSampler, DataError, build_corpus, decode_text,
-                             humaneval_problems, iter_source, list_stdlib, prepare, read_meta,
-                             stdlib_root)
-from neoxcourse.tokenizer import load_tokenizer, round_trip_failures, train_tokenizer
+                             humaneval_problems, iter_source, list_stdlib, read_meta, stdlib_root)
+from neoxcourse.tokenizer import load_tokenizer, prepare, round_trip_failures, train_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 
