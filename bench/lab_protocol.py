@@ -325,7 +325,7 @@ def speed_pass(job: dict) -> dict:
     device = torch.device("cuda" if cuda else "cpu")
     out, estimates = {}, {}
     for item in sorted(job["items"], key=lambda it: not it["t4"]):     # the T4-emulated ones first
-        if cuda and item["t4"]: capstone.t4_emulation()
+        if cuda and item["t4"]: (getattr(capstone, "emulate_t4", None) or capstone.t4_emulation)()
         elif cuda:                                                      # the whole GPU again
             torch.cuda.set_per_process_memory_fraction(1.0)
             torch.backends.cuda.enable_flash_sdp(True)
