@@ -138,7 +138,8 @@ def t4_estimate(speed: dict) -> dict:
     gpu = speed["gpu"].upper()
     bw = next((v for k, v in BANDWIDTH_GBS.items() if k in gpu), None)
     tokens_per_step = speed["global_batch"] * speed["seq_length"]
-    est = {"t4_tokens_per_sec_same_mfu": (speed["mfu"] or 0.15) * 65e12 / speed["flops_per_token"]}
+    t4_peak = peak_flops("Tesla T4", "fp16")
+    est = {"t4_tokens_per_sec_same_mfu": (speed["mfu"] or 0.15) * t4_peak / speed["flops_per_token"]}
     if "matrix_s_per_step" in speed and bw:
         other_t4 = speed["other_s_per_step"] * bw / T4_BANDWIDTH_GBS
         matrix_t4 = speed["flops_per_token"] * tokens_per_step / (T4_MATMUL_TFLOPS * 1e12)
@@ -152,7 +153,7 @@ def t4_estimate(speed: dict) -> dict:
                     "t4_tokens_per_sec_scaled_kernels": tokens_per_step / (scaled_t4 + other_t4)})
     tps = est.get("t4_tokens_per_sec_kernel_split", est["t4_tokens_per_sec_same_mfu"])
     est["t4_tokens_per_sec_estimate"] = tps
-    est["t4_mfu"] = tps * speed["flops_per_token"] / 65e12   # what the notebook reads
+    est["t4_mfu"] = tps * speed["flops_per_token"] / t4_peak   # what the notebook reads
     est["t4_method"] = "kernel split" if "t4_tokens_per_sec_kernel_split" in est else "same MFU"
     return est
 
