@@ -61,6 +61,9 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 
 from neoxcourse.config import ConfigError, load_config  # noqa: E402
+# exercises before train: at commit 65e7245 train -> tracking -> exercises -> train is a cycle that only this
+# order resolves (a snapshot of that commit is what the GPU ran); harmless where there is no cycle.
+import neoxcourse.exercises  # noqa: E402,F401
 
 SEEDS = [1234, 1235, 1236]
 LEADERS = ["adamw_cosine", "adamw_wsd", "muon_wsd"]
@@ -787,7 +790,7 @@ def _pool(workers: int):
 def log_wandb(doc: dict, mode: str, directory: Path) -> int:
     "One W&B run per recorded run (config, curves, summary), group `lab-protocol`; each read back after."
     import wandb
-    from neoxcourse.tracking import read_offline_run
+    from neoxcourse.tracking import read_run
     directory.mkdir(parents=True, exist_ok=True)
     n = checked = 0
     for key, r in doc["runs"].items():
@@ -810,7 +813,7 @@ def log_wandb(doc: dict, mode: str, directory: Path) -> int:
         run.finish()
         n += 1
         if mode == "offline":
-            rec = read_offline_run(run_dir, run_id)
+            rec = read_run(run_dir, run_id)
             got = rec.summary.get("final_val_loss") if hasattr(rec, "summary") else None
             if got is not None and abs(got - r["final_val_loss"]) < 1e-6: checked += 1
     print(f"logged {n} runs to W&B ({mode}) under {directory}" +
