@@ -5,24 +5,24 @@
 # %% auto #0
 __all__ = ['DEFAULT_PROJECT', 'IGNORED_KEYS', 'SWEEP_METHODS', 'DISTRIBUTIONS', 'ARG_MACROS', 'wandb_target', 'slug',
            'experiment_id', 'short_number', 'run_name', 'run_tags', 'wandb_init_kwargs', 'apply_conventions',
-           'run_finished', 'load_run', 'find_run_dirs', 'load_runs', 'api_runs', 'flatten', 'config_differences',
-           'metric_values', 'final_value', 'compare_runs', 'format_table', 'plot_runs', 'tokens_to_reach',
-           'tokens_per_step', 'token_speedup', 'load_sweep', 'sweep_base_config', 'command_overrides', 'validate_sweep',
-           'sweep_size', 'sweep_overrides', 'sweep_train', 'build_report', 'write_markdown_report',
-           'submission_problem', 'learner_of', 'claims', 'Leaderboard', 'leaderboard', 'run_url', 'pull_request_body']
+           'find_run_dirs', 'load_runs', 'api_runs', 'flatten', 'config_differences', 'metric_values', 'final_value',
+           'compare_runs', 'format_table', 'plot_runs', 'tokens_to_reach', 'tokens_per_step', 'token_speedup',
+           'load_sweep', 'sweep_base_config', 'command_overrides', 'validate_sweep', 'sweep_size', 'sweep_overrides',
+           'sweep_train', 'build_report', 'write_markdown_report', 'submission_problem', 'learner_of', 'claims',
+           'Leaderboard', 'leaderboard', 'run_url', 'pull_request_body']
 
 # %% ../nbs/09_experiments.ipynb #7e3757ba
 import json
 import math
 import os
 import re
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import ConfigError, load_config, parse_override, read_yaml
-from .exercises import RunRecord, get_exercise, read_run
+from .exercises import Exercise, get_exercise
+from .tracking import RunRecord, read_run
 
 # %% ../nbs/09_experiments.ipynb #05ab65cf
 DEFAULT_PROJECT = "neoxcourse"
@@ -78,27 +78,6 @@ def apply_conventions(cfg, extra_tags=()):
     return dataclasses.replace(cfg, wandb=w)
 
 # %% ../nbs/09_experiments.ipynb #b8db43bf
-def _run_file(run_dir: Path) -> Path:
-    files = sorted(Path(run_dir).glob("run-*.wandb"))
-    if not files: raise FileNotFoundError(f"{run_dir}: no run-*.wandb file; is this a W&B run folder?")
-    return files[0]
-
-def run_finished(run_dir) -> bool:
-    "True once a run folder's .wandb file holds its exit record (wandb writes it in another process)."
-    from neoxcourse.exercises import _wandb_records
-    try: return any(r.WhichOneof("record_type") == "exit" for r in _wandb_records(_run_file(run_dir)))
-    except Exception: return False   # torn last record (a crash, or the writer mid-flush): not finished
-
-def load_run(run_dir, wait: float = 20.0) -> RunRecord:
-    "Read a local W&B run folder, waiting up to `wait` seconds for a writer still busy with it to finish."
-    path, deadline = _run_file(run_dir), time.monotonic() + wait
-    while (not run_finished(run_dir) and time.monotonic() < deadline
-           and time.time() - path.stat().st_mtime < wait):   # a crashed run's file stops changing: no wait
-        time.sleep(0.1)
-    try: return read_run(run_dir)
-    except Exception as e:   # a run killed mid-write can end in a torn record
-        raise ValueError(f"{run_dir}: unreadable W&B run file ({type(e).__name__}: {e})") from None
-
 def find_run_dirs(root) -> list[Path]:
     "Every W&B run folder under `root` (offline-run-* and run-*), oldest first."
     dirs = {p.parent for p in Path(root).rglob("run-*.wandb")}
@@ -111,7 +90,7 @@ def load_runs(source, wait: float = 20.0) -> list[RunRecord]:
         source = find_run_dirs(source) if not list(Path(source).glob("run-*.wandb")) else [source]
     out = []
     for r in source:
-        try: out.append(r if isinstance(r, RunRecord) else load_run(r, wait))
+        try: out.append(r if isinstance(r, RunRecord) else read_run(r, wait=wait))
         except ValueError as e: warnings.warn(f"skipped {e}")
     return out
 

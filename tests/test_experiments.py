@@ -147,7 +147,8 @@ def test_exercise_09_check_on_the_solution():
     import importlib.util
     spec = importlib.util.spec_from_file_location("sol09", ROOT / "exercises" / "09_experiments" / "solution.py")
     mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
-    result = ex.check_speedup_exercise(mod.answer())
+    from neoxcourse.exercises import check_speedup_exercise
+    result = check_speedup_exercise(mod.answer())
     assert result["max_relative_error"] < 1e-9 and result["speedup"] == pytest.approx(1.25, abs=0.02)
 
 
