@@ -31,7 +31,7 @@ from .generate import complete, generate, heal_prompt, stop_index
 from .model import GPTNeoX, load_pretrained
 from .sandbox import SandboxLimits, humaneval_program, run_programs, self_test
 from .tokenizer import load_tokenizer, prepare
-from .tracking import read_offline_run, start_tracking
+from .tracking import read_run, start_tracking
 from .device import autocast_context, choose_device, choose_precision
 from .train import checkpoint_dir
 
@@ -369,7 +369,7 @@ def format_metrics(metrics: dict) -> str:
 # %% ../nbs/08_evaluation.ipynb #539081ca
 def read_wandb_table(run_dir, key: str) -> list:
     """The rows (dicts) of table `key` logged in the W&B run folder `run_dir`."""
-    record = read_offline_run(run_dir)
+    record = read_run(run_dir)
     refs = [row[key] for row in record.history if key in row]
     if not refs:
         raise KeyError(f"no table {key!r} in the W&B run {run_dir}")

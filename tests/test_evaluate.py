@@ -10,7 +10,7 @@ import torch
 from neoxcourse.config import load_config
 from neoxcourse.evaluate import (evaluate, exact_pass_at_k, format_metrics, pass_at_k, read_wandb_table,
                                  token_metrics, encode_documents, validation_texts)
-from neoxcourse.tracking import read_offline_run
+from neoxcourse.tracking import read_run
 
 FAST_EVAL = {"evaluation.val_batches": 2, "evaluation.line_completion_samples": 3,
              "evaluation.humaneval_problems": 2, "evaluation.humaneval_samples": 3,
@@ -79,7 +79,7 @@ def test_evaluate_any_hf_checkpoint_logs_offline_and_reads_back(tmp_path, foreig
         metrics["loss"] * metrics["tokens"] / (math.log(2) * metrics["bytes"]), rel=1e-12)
     # a character-level tokenizer: (about) one token a byte, so bits per byte ~ loss / ln 2
     assert metrics["bytes"] == pytest.approx(metrics["tokens"], rel=0.05)
-    record = read_offline_run(metrics["wandb_run_dir"])
+    record = read_run(metrics["wandb_run_dir"])
     assert record.summary["eval/bits_per_byte"] == pytest.approx(metrics["bits_per_byte"])
     assert record.summary["eval/humaneval_pass@1"] == metrics["humaneval_pass@1"]
     samples = read_wandb_table(metrics["wandb_run_dir"], "eval_tables/humaneval_samples")

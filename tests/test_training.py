@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from neoxcourse.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from neoxcourse.config import load_config
-from neoxcourse.tracking import read_offline_run
+from neoxcourse.tracking import read_run
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "configs" / "smoke.yml"
@@ -59,7 +59,7 @@ def test_loss_decreases_on_smoke(smoke_run):
 
 def test_offline_wandb_run_holds_config_and_metrics(smoke_run):
     cfg, r = smoke_run
-    run = read_offline_run(r.wandb_dir.parent, r.wandb_run_id)
+    run = read_run(r.wandb_dir.parent, r.wandb_run_id)
     t, n = cfg.training, cfg.training.train_iters
     assert run.config["train-iters"] == n and run.config["hidden-size"] == cfg.model.hidden_size
     assert run.config["optimizer"]["type"] == cfg.optimizer.type
@@ -92,7 +92,7 @@ def test_resume_is_bitwise_exact(offline_wandb, tmp_path, stop_at):
     assert {**b1.losses, **b2.losses} == a.losses                        # bit for bit
     assert b2.val_losses[8] == a.val_losses[8]
     assert b2.wandb_run_id == b1.wandb_run_id is not None                # the same W&B run continues
-    run = read_offline_run(tmp_path / "b", b1.wandb_run_id)
+    run = read_run(tmp_path / "b", b1.wandb_run_id)
     assert run.metric("train/lm_loss") == a.losses                        # both sessions, one history
 
 
