@@ -23,7 +23,8 @@ FIELDS = ("commit", "command", "machine", "config")   # what every results file 
 
 
 def git_commit(root: Path = ROOT) -> str:
-    "HEAD's hash, with '+dirty' when tracked files differ; NEOXCOURSE_COMMIT where the copy has no .git."
+    "NEOXCOURSE_COMMIT when set (a copy whose .git is not the source's), else HEAD's hash, '+dirty' if edited."
+    if os.environ.get("NEOXCOURSE_COMMIT"): return os.environ["NEOXCOURSE_COMMIT"]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                               check=True).stdout.strip()
@@ -31,7 +32,7 @@ def git_commit(root: Path = ROOT) -> str:
                                capture_output=True, text=True, check=True).stdout.strip()
         return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("NEOXCOURSE_COMMIT", "unknown (no git checkout here)")
+        return "unknown (no git checkout here: set NEOXCOURSE_COMMIT)"
 
 
 def command_line(argv: list[str] | None = None) -> str:

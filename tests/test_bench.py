@@ -130,6 +130,8 @@ def test_header_names_this_commit_command_and_config_hash(tmp_path, monkeypatch)
     assert head["config"] == f"configs/smoke.yml@{digest}"
     assert head["command"] == "python bench/bench_train.py --t4"
     assert head["machine"].endswith(f"Python {head['python']}") and "torch" in head["machine"]
+    monkeypatch.setenv("NEOXCOURSE_COMMIT", "0" * 40)        # a copy without its own .git names its commit
+    assert provenance.header()["commit"] == "0" * 40
     path = provenance.write_result(tmp_path / "r.json", {**head, "tokens_per_s": 1.0})
     assert json.loads(path.read_text())["tokens_per_s"] == 1.0
     with pytest.raises(ValueError, match="lacks \\['commit', 'command'"):
