@@ -23,8 +23,9 @@ FIELDS = ("commit", "command", "machine", "config")   # what every results file 
 
 
 def git_commit(root: Path = ROOT) -> str:
-    "NEOXCOURSE_COMMIT when set (a copy whose .git is not the source's), else HEAD's hash, '+dirty' if edited."
-    if os.environ.get("NEOXCOURSE_COMMIT"): return os.environ["NEOXCOURSE_COMMIT"]
+    "NEOXCOURSE_COMMIT, else a COMMIT file beside a `git archive` snapshot, else HEAD ('+dirty' if edited)."
+    if os.environ.get("NEOXCOURSE_COMMIT"): return os.environ["NEOXCOURSE_COMMIT"]   # a copy with a stale .git
+    if (root / "COMMIT").exists(): return (root / "COMMIT").read_text().strip()
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                               check=True).stdout.strip()
