@@ -120,6 +120,7 @@ LR_SOURCES = {"grid", "transfer", "follow", "lrs"}
 PROTOCOL_KEYS = {"baseline", "seeds", "max_extensions", "arms", "studies"}
 QUICK = {"train-iters": 3, "train_batch_size": 4, "train_micro_batch_size_per_gpu": 4, "seq-length": 64,
          "max-position-embeddings": 64, "eval-interval": 1, "eval-iters": 1, **NO_CHECKPOINTS}
+NO_DATA_KEYS = set(QUICK) | set(ANCHOR) | set(T4_BUDGET) | {"eval-interval"}   # overrides that leave the data
 T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131]
 
 
@@ -277,8 +278,8 @@ class Planner:
 # ------------------------------------------------------------------------------------------------ the runs
 def worker(job: dict) -> dict:
     "One training run (or the speed pass) in a fresh process; a failed run is a result too."
-    os.environ["TQDM_DISABLE"] = "1"
     if job.get("speed"): return speed_pass(job)
+    sys.stderr = open(os.devnull, "w")               # the progress bars of several runs at once; errors are recorded
     try:
         return train_one(job)
     except Exception as e:
@@ -687,8 +688,11 @@ def main(argv=None) -> int:
     if corpus and corpus["fingerprint"] != here["fingerprint"]:
         sys.exit(f"this machine prepares other data ({here['folder']}, {here['train_tokens']:,} tokens) than "
                  f"the recorded runs ({corpus['folder']}, {corpus['train_tokens']:,}): not the same corpus")
-    corpus = here
+    corpus, checked = here, {s0["config"]}
     for s in protocol["studies"][1:]:                # every study's data (the default protocol: one folder)
+        if s["config"] in checked and s.get("overrides", {}).keys() <= NO_DATA_KEYS:
+            continue                                 # no data key changed: the same folder
+        checked.add(s["config"])
         c = _prepare(ROOT / s["config"], s.get("overrides", {}))
         if c["fingerprint"] != corpus["fingerprint"]:
             sys.exit(f"study '{s['name']}' prepares other data ({c['folder']}) than '{s0['name']}' "
