@@ -146,3 +146,14 @@ def test_readme_performance_section_is_what_report_writes():
     section = readme.split(report.BEGIN, 1)[1].split(report.END, 1)[0]
     assert section == "\n" + report.section(), "README.md is stale: run python bench/report.py"
     assert section.count("<sub>Source: `bench/results/") >= 6      # each GPU result names its commit and command
+
+
+def test_every_result_is_cited_by_a_chapter_the_readme_or_a_config():
+    "A result nothing cites is removed (git rm), not kept: each is named, or its script is, where readers look."
+    text = "\n".join(p.read_text() for pattern in ("nbs/*.ipynb", "configs/*.yml", "reference/*.md", "README.md",
+                                                     "bench/report.py") for p in ROOT.glob(pattern))
+    for path in (ROOT / "bench" / "results").iterdir():
+        command = json.loads(path.read_text()).get("command", "") if path.suffix == ".json" else ""
+        script = command.split()[1] if command.startswith("python ") else None
+        assert path.name in text or (script and script in text), \
+            f"nothing cites bench/results/{path.name}: cite it where it is used, or git rm it"
