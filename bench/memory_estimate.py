@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from neoxcourse.config import load_config
-from neoxcourse.device import emulate_t4
+from neoxcourse.device import emulate_t4, peak_flops
 from neoxcourse.model import GPTNeoX, estimate_memory, flops_per_token
 from neoxcourse.train import lm_loss, train_step
 
@@ -114,14 +114,14 @@ def main():
                      "estimate": est, "measured_peak": peak, "relative_error": err})
         print(f"{name:36} mb {mb:>2} {precision}: estimate {est['total'] / GiB:6.2f} GiB, "
               f"measured {peak / GiB:6.2f} GiB, error {100 * err:+5.1f}%", flush=True)
-    timing = []
+    timing, peak_fp16 = [], peak_flops(torch.cuda.get_device_name(), "fp16")
     for compile in ([False, True] if args.compile else [False]):
         _, sec = train_steps(ref, 32, "fp16", compile=compile, timed_steps=10)
         tps = 32 * ref.seq_length / sec
         timing.append({"compile": compile, "micro_batch": 32, "seconds_per_step": sec, "tokens_per_s": tps,
-                       "mfu_989": tps * flops_per_token(ref) / 989e12})
+                       "mfu": tps * flops_per_token(ref) / peak_fp16 if peak_fp16 else None})
         print(f"reference mb 32 fp16 compile={compile}: {tps / 1e6:.2f}M tokens/s, "
-              f"MFU {100 * timing[-1]['mfu_989']:.1f}% of 989 TFLOP/s", flush=True)
+              f"MFU {timing[-1]['mfu'] or float('nan'):.1%} of this GPU's fp16 peak", flush=True)
     errors = [abs(r["relative_error"]) for r in rows]
     result = {**header("configs/code_completion.yml"), "device": torch.cuda.get_device_name(),
               "emulation": "fp16 autocast + GradScaler, fused AdamW, clip 1.0; flash and cuDNN SDPA off",
