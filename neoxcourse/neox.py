@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .config import ConfigError, canonical, neox_arguments, pad_vocab, to_neox_dict
+from .config import ConfigError, canonical, load_config, neox_arguments, pad_vocab, read_yaml, to_neox_dict
 
 # %% ../nbs/10_scaling_up.ipynb #0de70cf3
 @dataclass(frozen=True)
