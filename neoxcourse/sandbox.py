@@ -61,7 +61,7 @@ class SandboxResult:
 class SandboxUnavailable(RuntimeError):
     """This machine cannot confine a sample, and nobody accepted running it unconfined."""
 
-# %% ../nbs/08a_sandbox.ipynb #b59f59f8
+# %% ../nbs/08a_sandbox.ipynb #d9f1712a
 WIRE_SOURCE = r'''
 import builtins, json
 
@@ -200,7 +200,7 @@ else:                                                       # a solution: answer
         replies.flush()
 '''.replace("    WIRE\n", "\n".join("    " + line for line in WIRE_SOURCE.splitlines()) + "\n")
 
-# %% ../nbs/08a_sandbox.ipynb #8dae6d01
+# %% ../nbs/08a_sandbox.ipynb #4e0ccc46
 TESTER_SOURCE = r'''
 import json, os, sys
 try:                                                      # nobody may read this process's memory
@@ -226,13 +226,19 @@ def candidate(*args, **kwargs):
     raise exception(*rest[:2])
 
 namespace = {"__name__": "__main__"}
-exec(compile(payload["prompt"], "<prompt>", "exec"), namespace)
+for prompt in (payload["prompt"], payload["prompt"] + "    pass\n"):   # a header with no body yet
+    try:
+        code = compile(prompt, "<prompt>", "exec")
+    except SyntaxError:
+        continue
+    exec(code, namespace)                                   # the prompt's helpers, for the tests
+    break
 namespace[payload["entry_point"]] = candidate             # the tests may call it by its name
 exec(compile(payload["test"], "<test>", "exec"), namespace)
 namespace["check"](candidate)
 '''.replace("WIRE\n", WIRE_SOURCE)
 
-# %% ../nbs/08a_sandbox.ipynb #77dc03f5
+# %% ../nbs/08a_sandbox.ipynb #d854de59
 INIT_SOURCE = r'''
 import ctypes, json, os, signal, sys, time
 settings = json.loads(sys.argv[1])
