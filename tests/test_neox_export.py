@@ -96,6 +96,59 @@ def test_every_exported_key_is_a_gpt_neox_key(exported):
     for key in ("train_data_paths", "valid_data_paths", "test_data_paths"):
         assert Path(written[key][0] + ".bin").exists() and Path(written[key][0] + ".idx").exists()
     assert written["train_batch_size"] == 8 and written["train_micro_batch_size_per_gpu"] == 4
+    assert written["gradient_accumulation_steps"] == 2 and written["num_gpus"] == 1      # 8 = 4 x 2 x 1 GPU
+    assert f"CUDA_VISIBLE_DEVICES=0 python ./deepy.py train.py {ex.config}" in ex.config.read_text()
+
+
+def neox_derived_batch(d: dict, gpus: int) -> tuple:
+    """GPT-NeoX's NeoXArgs.calculate_derived at the commit of neox_args.tsv, restated: gradient_accumulation_steps
+    defaults to 1 (deepspeed_args.py), three given values are kept, then their product is asserted."""
+    train, micro, acc = d.get("train_batch_size"), d.get("train_micro_batch_size_per_gpu"), d.get("gradient_accumulation_steps", 1)
+    mp, pp = d.get("model_parallel_size", 1), max(d.get("pipe_parallel_size", 0), 1)
+    dp = gpus / pp / mp
+    assert train == micro * acc * dp, f"{train} != {micro} * {acc} * {dp}"
+    return train, micro, acc
+
+
+@pytest.mark.parametrize("config", ["smoke.yml", "t4.yml"])
+@pytest.mark.parametrize("gpus", [1, 2, 4, 8])
+def test_batch_keys_load_on_the_gpus_named(config, gpus):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfg = load_config(ROOT / "configs" / config)
+        d, notes = neox_config(cfg, "a", "b", "c", "d", num_gpus=gpus)
+        from_set = neox_config(load_config(ROOT / "configs" / config, {"num_gpus": gpus}), "a", "b", "c", "d")[0]
+    assert from_set == d and d["num_gpus"] == gpus                  # `--set num_gpus=N` says the same
+    train, micro, acc = neox_derived_batch(d, gpus)
+    assert train == cfg.training.global_batch_size                   # the recipe's batch on every count
+    assert micro <= cfg.training.micro_batch_size and (micro < cfg.training.micro_batch_size) == bool(
+        [n for n in notes if "micro-batch" in n])
+    if gpus != 1:                                                    # the one-GPU export elsewhere fails
+        one = neox_config(cfg, "a", "b", "c", "d", num_gpus=1)[0]
+        with pytest.raises(AssertionError):
+            neox_derived_batch(one, gpus)
+
+
+def test_t4_recipe_batches():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t4 = load_config(ROOT / "configs" / "t4.yml")
+    got = [neox_derived_batch(neox_config(t4, "a", "b", "c", "d", num_gpus=n)[0], n) for n in (1, 2, 8)]
+    assert got == [(64, 32, 2), (64, 32, 1), (64, 8, 1)]
+    with pytest.raises(ConfigError, match="num_gpus 3"):
+        neox_config(t4, "a", "b", "c", "d", num_gpus=3)
+
+
+def test_exported_merges_are_strings_that_old_and_new_tokenizers_read(exported):
+    from tokenizers import Tokenizer
+    _, ex = exported
+    merges = json.loads(ex.vocab_file.read_text(encoding="utf-8"))["model"]["merges"]
+    assert merges and all(isinstance(m, str) and len(m.split(" ")) == 2 for m in merges)
+    source = json.loads((ROOT / "tokenizer" / "tokenizer.json").read_text(encoding="utf-8"))["model"]["merges"]
+    assert [m.split(" ") if isinstance(m, str) else m for m in source] == [m.split(" ") for m in merges]
+    text = (ROOT / "neoxcourse" / "neox.py").read_text()
+    assert (Tokenizer.from_file(str(ex.vocab_file)).encode(text).ids
+            == Tokenizer.from_file(str(ROOT / "tokenizer" / "tokenizer.json")).encode(text).ids)
 
 
 def test_int32_when_the_vocabulary_is_large(tmp_path):

