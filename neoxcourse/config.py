@@ -366,7 +366,7 @@ def apply_overrides(raw: dict, overrides: Mapping[str, Any] | None) -> dict:
     for dotted, value in (overrides or {}).items():
         parts = [p for p in str(dotted).split(".") if p]
         if not parts: raise ConfigError(f"override key {dotted!r} is empty")
-        if canonical(parts[0]) in COURSE_BLOCKS and len(parts) > 1 and canonical(parts[0]) not in ("optimizer",):
+        if canonical(parts[0]) in COURSE_BLOCKS and len(parts) > 1:
             parts = ["neoxcourse"] + parts
         node = raw
         for p in parts[:-1]:
