@@ -610,6 +610,16 @@ def _derive(b: dict, keys: dict, where: str) -> dict:
         raise ConfigError(f"{where}: key 'neoxcourse.schedule.decay_fraction' must be in (0, 1], got {s.decay_fraction}")
     if s.decay_shape not in ("linear", "1-sqrt", "cosine"):
         raise ConfigError(f"{where}: key 'neoxcourse.schedule.decay_shape' must be linear, 1-sqrt or cosine")
+    decay = s.lr_decay_iters if s.lr_decay_iters is not None else t.train_iters
+    if decay < 1: raise ConfigError(f"{where}: key 'lr-decay-iters' must be positive (or left out), got {decay}")
+    warm = s.warmup * decay                                  # GPT-NeoX: a fraction of the decay length
+    if warm >= t.train_iters or (s.lr_decay_style not in ("constant", "inverse_sqrt") and warm >= decay):
+        raise ConfigError(f"{where}: key 'warmup' ({s.warmup}) gives {warm:g} warmup iterations, as long as the run "
+                          f"({t.train_iters} iterations, decay over {decay}); warmup is a fraction of "
+                          f"lr-decay-iters (train-iters by default), e.g. 0.01")
+    if s.lr_decay_style == "wsd" and decay * (1 - s.decay_fraction) < warm:
+        raise ConfigError(f"{where}: key 'neoxcourse.schedule.decay_fraction' ({s.decay_fraction}) starts the "
+                          f"cooldown inside the warmup ({s.warmup}): the two must add up to 1 or less")
     if b["wandb"].mode not in ("auto", "online", "offline", "disabled"):
         raise ConfigError(f"{where}: key 'neoxcourse.wandb.mode' must be auto, online, offline or disabled")
     return {**b, "model": m, "training": t}

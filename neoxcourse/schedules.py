@@ -89,28 +89,7 @@ def _style(name: str) -> str:
 
 def build_schedule(sched_cfg, train_iters: int, lr: float) -> Schedule:
     "The learning-rate schedule the config's schedule section describes, as a callable step -> lr."
-    style = _style(sched_cfg.lr_decay_style)
-    if not isinstance(train_iters, int) or train_iters < 1:
-        raise ConfigError(f"key 'train-iters' must be a positive int, got {train_iters!r}")
-    if not 0 <= sched_cfg.min_lr <= lr:
-        raise ConfigError(f"key 'min_lr' ({sched_cfg.min_lr}) must be between 0 and lr ({lr})")
     decay_iters = sched_cfg.lr_decay_iters if sched_cfg.lr_decay_iters is not None else train_iters
-    if not isinstance(decay_iters, int) or decay_iters < 1:
-        raise ConfigError(f"key 'lr-decay-iters' must be a positive int (or left out), got {decay_iters!r}")
-    if not sched_cfg.warmup >= 0: raise ConfigError(f"key 'warmup' must be >= 0, got {sched_cfg.warmup!r}")
     warmup_iters = sched_cfg.warmup * decay_iters             # GPT-NeoX: a fraction of the decay length
-    if warmup_iters >= train_iters or (style != "constant" and style != "inverse_sqrt" and warmup_iters >= decay_iters):
-        raise ConfigError(f"key 'warmup' ({sched_cfg.warmup}) gives {warmup_iters:g} warmup iterations, as long as "
-                          f"the run ({train_iters} iterations, decay over {decay_iters}); warmup is a fraction "
-                          f"of lr-decay-iters (train-iters by default), e.g. 0.01")
-    if style == "wsd":
-        if sched_cfg.decay_shape not in ("linear", "1-sqrt", "cosine"):
-            raise ConfigError(f"key 'neoxcourse.schedule.decay_shape' must be linear, 1-sqrt or cosine, "
-                              f"got {sched_cfg.decay_shape!r}")
-        if not 0 < sched_cfg.decay_fraction <= 1:
-            raise ConfigError(f"key 'neoxcourse.schedule.decay_fraction' must be in (0, 1], got {sched_cfg.decay_fraction}")
-        if decay_iters * (1 - sched_cfg.decay_fraction) < warmup_iters:
-            raise ConfigError(f"key 'neoxcourse.schedule.decay_fraction' ({sched_cfg.decay_fraction}) starts the "
-                              f"cooldown inside the warmup ({sched_cfg.warmup}): the two must add up to 1 or less")
-    return Schedule(style, float(lr), float(sched_cfg.min_lr), float(warmup_iters), int(decay_iters),
-                    float(sched_cfg.decay_fraction), str(sched_cfg.decay_shape))
+    return Schedule(_style(sched_cfg.lr_decay_style), float(lr), float(sched_cfg.min_lr), float(warmup_iters),
+                    int(decay_iters), float(sched_cfg.decay_fraction), str(sched_cfg.decay_shape))
