@@ -49,7 +49,6 @@ import math
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 import warnings
@@ -555,23 +554,11 @@ def plot(doc: dict, path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- the command
-def _commit() -> str:
-    "The commit the code comes from: COMMIT beside a `git archive` snapshot, else git (with -dirty)."
-    f = ROOT / "COMMIT"
-    if f.exists(): return f.read_text().strip()
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "neoxcourse", "bench/lab_protocol.py", "configs"],
-                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        return head + ("-dirty" if dirty else "")
-    except OSError:
-        return "unknown"
-
-
-def _machine() -> str:
-    import torch
-    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
-    return f"{dev}, torch {torch.__version__}, Python {platform.python_version()}"
+def _provenance():
+    "bench/provenance.py, the one definition of commit, command, machine and config of every result."
+    sys.path.insert(0, str(ROOT / "bench"))
+    import provenance
+    return provenance
 
 
 def _prepare(config: Path, overrides: dict) -> dict:
@@ -638,8 +625,9 @@ def main(argv=None) -> int:
     calls = state.get("calls", [])
     start = time.perf_counter()
     call = None if args.report else dict(index=len(calls) + 1, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                                         commit=_commit(), machine=_machine(),
-                                         command="python bench/lab_protocol.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                                         commit=_provenance().git_commit(), machine=_provenance().machine(),
+                                         command=_provenance().command_line(None if argv is None else
+                                                                            ["bench/lab_protocol.py", *argv]),
                                          seconds=0.0, runs_finished=0)
     if call: calls.append(call)
     corpus = state.get("corpus")
@@ -648,7 +636,12 @@ def main(argv=None) -> int:
         if call: call["seconds"] = time.perf_counter() - start
         summary = summarize(protocol, runs, speed)
         ready, waiting = Planner(protocol, runs).jobs()
-        doc = dict(protocol=protocol, calls=calls, corpus=corpus, speed=speed, t4_estimate=estimates,
+        prov = _provenance()
+        last = calls[-1] if calls else {}
+        doc = dict(commit=last.get("commit"), command=last.get("command"), machine=last.get("machine"),
+                   config=prov.config_field(protocol["studies"][0]["config"]),
+                   configs={s["config"]: prov.config_field(s["config"]) for s in protocol["studies"]},
+                   protocol=protocol, calls=calls, corpus=corpus, speed=speed, t4_estimate=estimates,
                    summary=summary, ranking_check=ranking_check(summary),
                    remaining=dict(ready=[run_key(*j) for j in ready], waiting=waiting), runs=runs)
         out.parent.mkdir(parents=True, exist_ok=True)

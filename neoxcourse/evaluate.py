@@ -7,7 +7,8 @@ __all__ = ['HUMANEVAL_STOPS', 'bits_per_byte', 'batch_token_stats', 'validation_
            'encode_documents', 'evaluation_tokenizer', 'load_for_evaluation', 'LineExample', 'line_completion_examples',
            'exact_match', 'edit_similarity', 'line_scores', 'truncate_at_stops', 'continue_text', 'complete_lines',
            'pass_at_k', 'exact_pass_at_k', 'humaneval_problems', 'humaneval_completions', 'score_humaneval',
-           'run_evaluation', 'log_evaluation', 'evaluate', 'format_metrics', 'read_wandb_table', 'completion_box']
+           'body_parses', 'syntax_validity_rate', 'run_evaluation', 'log_evaluation', 'evaluate', 'format_metrics',
+           'read_wandb_table', 'completion_box']
 
 # %% ../nbs/08_evaluation.ipynb #15fc4880
 import difflib
@@ -118,7 +119,7 @@ def encode_documents(tokenizer, texts: list) -> np.ndarray:
 # %% ../nbs/08_evaluation.ipynb #b2209cd9
 def evaluation_tokenizer(cfg, path, verbose: bool = True):
     """The tokenizer of a model folder (else the course's), with the course's end-of-text and padding ids."""
-    from .tokenizer import EOT, PAD
+    from neoxcourse.tokenizer import EOT, PAD
     path = Path(path)
     if (path / "tokenizer.json").exists():
         tokenizer, source = load_tokenizer(path), f"{path / 'tokenizer.json'}"
@@ -297,6 +298,25 @@ def score_humaneval(problems: dict, completions: dict, ks=(1, 10, 100), limits=N
     metrics["humaneval_samples_per_problem"] = min((r["n"] for r in rows), default=0)
     return metrics, rows, samples
 
+# %% ../nbs/08_evaluation.ipynb #5a1c7e21
+import ast
+
+
+def body_parses(prompt: str, body: str) -> bool:
+    """Whether `prompt + body` is Python that `ast.parse` accepts, with a body that is not blank."""
+    if not body.strip(): return False
+    try:
+        ast.parse(prompt + body)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):   # ValueError: a NUL byte
+        return False
+    return True
+
+
+def syntax_validity_rate(problems: dict, completions: dict) -> float:
+    """Share of sampled function bodies (every sample of every problem) that parse with their prompt."""
+    checks = [body_parses(problems[tid]["prompt"], c) for tid, cs in completions.items() for c in cs]
+    return sum(checks) / len(checks) if checks else float("nan")
+
 # %% ../nbs/08_evaluation.ipynb #24e94396
 def run_evaluation(cfg, model, tokenizer, autocast=None) -> tuple:
     """(metrics, tables): every evaluation of `model`, sized by `cfg.evaluation`."""
@@ -321,6 +341,7 @@ def run_evaluation(cfg, model, tokenizer, autocast=None) -> tuple:
         he, problem_rows, sample_rows = score_humaneval(problems, completions, ev.ks,
                                                        SandboxLimits(timeout=ev.timeout))
         metrics.update(he)
+        metrics["humaneval_syntax_valid"] = syntax_validity_rate(problems, completions)
     metrics["seconds"] = time.perf_counter() - start
     line_rows = [{"prefix_tail": ex.prefix[-300:], "target": ex.target, "prediction": p,
                   "exact_match": exact_match(p, ex.target),
