@@ -93,13 +93,37 @@ _FLOAT_RE = re.compile(r"""^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
     |\.inf|\.Inf|\.INF|\.nan|\.NaN|\.NAN)$""", re.X)
 NeoXLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123456789."))
 
+MAX_YAML_CHARS = 1_000_000   # a config is a few KB; a megabyte is a mistake or an attack
+MAX_YAML_NODES = 100_000     # values after anchors and aliases are expanded (a "billion laughs" file has 10^9)
+
+def _expanded_size(node, memo: dict) -> int:
+    "How many values `node` stands for once every alias in it is expanded (shared nodes counted each time)."
+    if id(node) in memo: return memo[id(node)]
+    memo[id(node)] = MAX_YAML_NODES + 1          # a node that contains itself expands forever
+    if isinstance(node, yaml.SequenceNode): n = 1 + sum(_expanded_size(v, memo) for v in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        n = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    else: n = 1
+    memo[id(node)] = n = min(n, MAX_YAML_NODES + 1)
+    return n
+
 def read_yaml(text: str, source: str = "<string>") -> Any:
-    "Parse YAML text with `NeoXLoader`; syntax errors name the source and line."
-    try: return yaml.load(text, Loader=NeoXLoader)
+    "Parse YAML text with `NeoXLoader`; syntax errors name the source and line; size and alias expansion bounded."
+    if len(text) > MAX_YAML_CHARS:
+        raise ConfigError(f"{source}: {len(text):,} characters is not a config (the limit is {MAX_YAML_CHARS:,})")
+    loader = NeoXLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None: return None
+        if _expanded_size(node, {}) > MAX_YAML_NODES:
+            raise ConfigError(f"{source}: its anchors and aliases expand to more than {MAX_YAML_NODES:,} values "
+                              f"(an alias bomb?); write the values out instead of nesting aliases")
+        return loader.construct_document(node)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{source}, line {mark.line + 1}" if mark else source
         raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    finally: loader.dispose()
 
 
 # %% [markdown]
@@ -421,6 +445,9 @@ OPTIMIZER_ALIASES = {"adam_coupled": "adam_l2", "adamw_schedulefree": "schedule_
                      "schedulefree_adamw": "schedule_free_adamw", "sf_adamw": "schedule_free_adamw",
                      "cpu_adam": "adam", "cpu_torch_adam": "adam", "onebitadam": "adam"}
 NEOX_PLACEMENTS = ("cpu_adam", "cpu_torch_adam", "onebitadam")   # Adam placed elsewhere by GPT-NeoX
+# Hyper-parameters an optimizer type takes by default where they differ from OptimizerConfig's (AdamW's):
+# a config that names the type and leaves them out gets these, not AdamW's.
+OPTIMIZER_DEFAULTS = {"lion": {"betas": (0.9, 0.99)}}
 LR_DECAY_STYLES = ["constant", "linear", "cosine", "exponential", "inverse_sqrt", "wsd"]
 STYLE_ALIASES = {"inverse-sqrt": "inverse_sqrt", "rsqrt": "inverse_sqrt", "warmup_stable_decay": "wsd",
                  "warmup-stable-decay": "wsd", "trapezoidal": "wsd", "cos": "cosine"}
@@ -521,6 +548,8 @@ def check_neox_value(arg: NeoXArg, value: Any, key: str, where: str) -> Any:
             if simple != "list" else value
         if simple == "list" and not isinstance(value, list):
             raise ConfigError(f"{where}: key '{key}' must be a list, got {value!r}")
+    if simple in ("int", "float") and isinstance(value, (int, float)) and value < 0 and not arg.default.startswith("-"):
+        raise ConfigError(f"{where}: key '{key}' must be 0 or more (GPT-NeoX's default is {arg.default}), got {value!r}")
     if arg.allowed and isinstance(value, str) and arg.type.startswith("Literal") and value not in arg.allowed:
         raise ConfigError(f"{where}: key '{key}' must be one of {', '.join(arg.allowed)}; got {value!r}")
     return value
@@ -568,6 +597,7 @@ def parse_override(item: str) -> tuple[str, Any]:
 def apply_overrides(raw: dict, overrides: Mapping[str, Any] | None) -> dict:
     "Return a copy of the raw YAML mapping with dotted-key overrides applied."
     raw = _deepcopy(raw)
+    _switch_optimizer(raw, overrides or {})
     for dotted, value in (overrides or {}).items():
         parts = [p for p in str(dotted).split(".") if p]
         if not parts: raise ConfigError(f"override key {dotted!r} is empty")
@@ -587,6 +617,29 @@ def apply_overrides(raw: dict, overrides: Mapping[str, Any] | None) -> dict:
         if parts[:2] == ["optimizer", "params"] and len(parts) == 3 and canonical(parts[2]) in ("lr", "weight_decay"):
             for k in [k for k in raw if canonical(k) == canonical(parts[2])]: raw[k] = value
     return raw
+
+def _switch_optimizer(raw: dict, overrides: Mapping[str, Any]) -> None:
+    "An override that changes optimizer.type drops the file's betas and eps (tuned for the old optimizer), and says so."
+    dotted = {tuple(canonical(p) for p in str(k).split(".") if p): v for k, v in overrides.items()}
+    new = dotted.get(("optimizer", "type"))
+    opt = next((raw[k] for k in raw if canonical(k) == "optimizer"), None)
+    opt = opt if isinstance(opt, dict) else {}
+    old = next((v for k, v in opt.items() if canonical(k) == "type"), OptimizerConfig.type)
+    if new is None or str(new).lower().replace("-", "_") == str(old).lower().replace("-", "_"): return
+    params = next((v for k, v in opt.items() if canonical(k) == "params"), None)
+    params = params if isinstance(params, dict) else {}
+    dropped = {}
+    for k in [k for k in params if canonical(k) in ("betas", "eps")]:
+        if ("optimizer", "params", canonical(k)) not in dotted: dropped[canonical(k)] = params.pop(k)
+    kind = str(new).lower()
+    defaults = {**{f: getattr(OptimizerConfig, f) for f in ("betas", "eps")}, **OPTIMIZER_DEFAULTS.get(kind, {})}
+    changed = {k: defaults[k] for k in ("betas", "eps") if k in dropped or k in OPTIMIZER_DEFAULTS.get(kind, {})}
+    changed = {k: v for k, v in changed.items() if ("optimizer", "params", k) not in dotted}
+    if changed:
+        was = f" (the file's {', '.join(f'{k} {v}' for k, v in dropped.items())} were for {old})" if dropped else ""
+        warnings.warn(f"optimizer.type {old} -> {new}: using {new}'s defaults "
+                      f"{', '.join(f'{k} {tuple(v) if isinstance(v, list) else v}' for k, v in changed.items())}{was}; "
+                      f"set optimizer.params.betas / eps to choose", stacklevel=3)
 
 def _sync_optimizer_param(raw: dict, name: str, value: Any) -> None:
     opt = next((raw[k] for k in raw if canonical(k) == "optimizer"), None)
@@ -621,15 +674,79 @@ def _unique_keys(mapping: dict, where: str, prefix: str = "") -> dict:
         out[c] = (k, v)
     return out
 
-def _build(cls, values: dict, where: str, prefix: str = ""):
-    "Make a section dataclass from {field: (written_key, value)}, checking names and types."
+def _build(cls, values: dict, where: str, prefix: str = "", section: str = ""):
+    "Make a section dataclass from {field: (written_key, value)}, checking names, types and ranges."
     hints = {f.name: f for f in fields(cls)}
     kwargs = {}
     for name, (written, value) in values.items():
         if name not in hints:
             raise ConfigError(f"{where}: unknown key '{prefix}{written}'{suggest(name, hints)}")
         kwargs[name] = coerce(value, _type_name(hints[name].type), prefix + written, where)
+        if (section, name) in RANGES: check_range(kwargs[name], RANGES[section, name], prefix + written, where)
     return cls(**kwargs)
+
+
+# %% [markdown]
+# ## The range of every number
+#
+# A type is not enough: `num-attention-heads: 0` is an int, and it divides by zero three chapters later;
+# `keep-last-n-checkpoints: -1` is an int, and it deletes every checkpoint right after writing it;
+# `layernorm-epsilon: -1` trains to a NaN loss without a word. So every numeric field has its range in one
+# table, `RANGES`, written as a mathematician would (`[1, inf)` is 1 or more, `(0, 1]` is above 0 up to 1), and
+# `_build` checks each value the file gives against it as it reads the key. A value outside its range is an error
+# that names the key, the range and the value. GPT-NeoX-only numbers (which the course does not act on) must not
+# be negative unless GPT-NeoX's own default is.
+#
+
+# %%
+#| export
+INF = float("inf")
+RANGES = {  # (section, field) -> the interval its value must lie in; a tuple's every element is checked
+    ("model", "num_layers"): "[1, inf)", ("model", "hidden_size"): "[1, inf)",
+    ("model", "num_attention_heads"): "[1, inf)", ("model", "seq_length"): "[1, inf)",
+    ("model", "max_position_embeddings"): "[1, inf)", ("model", "vocab_size"): "[1, inf)",
+    ("model", "intermediate_size"): "[1, inf)", ("model", "rotary_pct"): "(0, 1]",
+    ("model", "rotary_emb_base"): "(1, inf)", ("model", "layernorm_epsilon"): "(0, 1)",
+    ("model", "init_method_std"): "(0, inf)", ("model", "hidden_dropout"): "[0, 1)",
+    ("model", "attention_dropout"): "[0, 1)",
+    ("training", "train_iters"): "[1, inf)", ("training", "micro_batch_size"): "[1, inf)",
+    ("training", "global_batch_size"): "[1, inf)", ("training", "gradient_clipping"): "[0, inf)",
+    ("training", "seed"): "[0, 4294967296)", ("training", "eval_interval"): "[1, inf)",
+    ("training", "eval_iters"): "[0, inf)", ("training", "log_interval"): "[1, inf)",
+    ("training", "checkpoint_factor"): "[0, inf)", ("training", "keep_last_n_checkpoints"): "[1, inf)",
+    ("training", "max_skipped_steps"): "[1, inf)",
+    ("optimizer", "lr"): "[0, inf)", ("optimizer", "betas"): "[0, 1)", ("optimizer", "eps"): "(0, 1)",
+    ("optimizer", "weight_decay"): "[0, inf)",
+    ("schedule", "warmup"): "[0, 1)", ("schedule", "min_lr"): "[0, inf)", ("schedule", "lr_decay_iters"): "[1, inf)",
+    ("schedule", "decay_fraction"): "(0, 1]",
+    ("data", "max_files"): "[1, inf)", ("data", "min_file_bytes"): "[0, inf)", ("data", "max_file_bytes"): "[1, inf)",
+    ("data", "max_line_length"): "[1, inf)", ("data", "max_mean_line_length"): "(0, inf)",
+    ("data", "min_alnum_fraction"): "[0, 1]", ("data", "minhash_permutations"): "[1, inf)",
+    ("data", "jaccard_threshold"): "(0, 1]", ("data", "val_fraction"): "(0, 1)",
+    ("data", "split_seed"): "[0, 4294967296)",
+    ("tokenizer", "vocab_size"): "[1, inf)", ("tokenizer", "min_frequency"): "[1, inf)",
+    ("evaluation", "val_batches"): "[1, inf)", ("evaluation", "line_completion_samples"): "[0, inf)",
+    ("evaluation", "humaneval_samples"): "[0, inf)", ("evaluation", "humaneval_problems"): "[1, 164]",
+    ("evaluation", "temperature"): "[0, inf)", ("evaluation", "top_p"): "(0, 1]",
+    ("evaluation", "max_new_tokens"): "[1, inf)", ("evaluation", "timeout"): "(0, inf)", ("evaluation", "ks"): "[1, inf)",
+}
+
+def _interval(spec: str) -> tuple:
+    "'[1, inf)' -> (1.0, inf, True, False): low, high, and whether each end is included."
+    low, high = (float(x) for x in spec[1:-1].split(","))
+    return low, high, spec[0] == "[", spec[-1] == "]"
+
+def in_range(value: float, spec: str) -> bool:
+    "Whether `value` lies in the interval written as `spec`."
+    low, high, low_in, high_in = _interval(spec)
+    return (low <= value if low_in else low < value) and (value <= high if high_in else value < high)
+
+def check_range(value: Any, spec: str, key: str, where: str) -> None:
+    "A one-line ConfigError naming `key` unless `value` (each element of a tuple; None passes) lies in `spec`."
+    for v in (value if isinstance(value, tuple) else (value,)):
+        if v is None or isinstance(v, bool) or not isinstance(v, (int, float)): continue
+        if v != v or not in_range(v, spec):
+            raise ConfigError(f"{where}: key '{key}' must be in {spec.replace('4294967296', '2**32')}, got {value!r}")
 
 
 # %%
@@ -675,6 +792,9 @@ def _optimizer(keys: dict, where: str) -> dict:
             if k in ("lr", "betas", "eps", "weight_decay"): out[k] = (f"{written}.params.{pw}", v)
             else: extra[k] = v
         out["params"] = (f"{written}.params", extra)
+    kind = out["type"][1] if "type" in out else OptimizerConfig.type
+    for k, v in OPTIMIZER_DEFAULTS.get(kind, {}).items():
+        if k not in out: out[k] = (f"{kind}'s default {k}", v)
     for k in ("lr", "weight_decay"):
         if k in keys:
             written, v = keys[k]
@@ -687,6 +807,15 @@ def _optimizer(keys: dict, where: str) -> dict:
 
 # %%
 #| export
+def _read_config_text(p: Path) -> str:
+    "A config file's text; a folder, an unreadable file or one not in UTF-8 is a one-line ConfigError."
+    if p.is_dir(): raise ConfigError(f"{p}: is a folder; pass a YAML file such as {p}/smoke.yml")
+    try: return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
+                          f"save the file as UTF-8") from None
+    except OSError as e: raise ConfigError(f"{p}: cannot be read ({e.strerror})") from None
+
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None, *,
                 text: str | None = None, root: str | Path | None = None) -> Config:
     "Read, check and resolve a GPT-NeoX YAML config (a file, or `text`), with optional overrides."
@@ -697,8 +826,12 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         if not p.exists():
             raise ConfigError(f"{p}: no such config file; the course's configs are in configs/ "
                               f"(smoke.yml, t4.yml, code_completion.yml)")
-        text = p.read_text()
-    raw = read_yaml(text, where) or {}
+        text = _read_config_text(p)
+    raw = read_yaml(text, where)
+    if raw is None and path is not None:
+        raise ConfigError(f"{where}: the file is empty (or only comments); a config names at least what it "
+                          f"changes, e.g. start from a copy of configs/smoke.yml")
+    raw = raw or {}
     if not isinstance(raw, dict): raise ConfigError(f"{where}: a config must be a mapping of keys to values")
     raw = apply_overrides(raw, overrides)
     keys = _unique_keys(raw, where)
@@ -733,7 +866,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     if "lr_decay_style" in sections["schedule"]:
         w, v = sections["schedule"]["lr_decay_style"]
         sections["schedule"]["lr_decay_style"] = (w, lr_decay_style(v, w, where))
-    built = {name: _build(cls, sections[name], where) for name, cls in SECTIONS.items()}
+    built = {name: _build(cls, sections[name], where, section=name) for name, cls in SECTIONS.items()}
     built = _derive(built, keys, where)
     if neox_only:
         warnings.warn(f"{where}: these GPT-NeoX keys take effect only under GPT-NeoX, not in the course's "
@@ -848,6 +981,16 @@ def _derive(b: dict, keys: dict, where: str) -> dict:
         raise ConfigError(f"{where}: key 'neoxcourse.schedule.decay_fraction' must be in (0, 1], got {s.decay_fraction}")
     if s.decay_shape not in ("linear", "1-sqrt", "cosine"):
         raise ConfigError(f"{where}: key 'neoxcourse.schedule.decay_shape' must be linear, 1-sqrt or cosine")
+    decay = s.lr_decay_iters if s.lr_decay_iters is not None else t.train_iters
+    if decay < 1: raise ConfigError(f"{where}: key 'lr-decay-iters' must be positive (or left out), got {decay}")
+    warm = s.warmup * decay                                  # GPT-NeoX: a fraction of the decay length
+    if warm >= t.train_iters or (s.lr_decay_style not in ("constant", "inverse_sqrt") and warm >= decay):
+        raise ConfigError(f"{where}: key 'warmup' ({s.warmup}) gives {warm:g} warmup iterations, as long as the run "
+                          f"({t.train_iters} iterations, decay over {decay}); warmup is a fraction of "
+                          f"lr-decay-iters (train-iters by default), e.g. 0.01")
+    if s.lr_decay_style == "wsd" and decay * (1 - s.decay_fraction) < warm:
+        raise ConfigError(f"{where}: key 'neoxcourse.schedule.decay_fraction' ({s.decay_fraction}) starts the "
+                          f"cooldown inside the warmup ({s.warmup}): the two must add up to 1 or less")
     if b["wandb"].mode not in ("auto", "online", "offline", "disabled"):
         raise ConfigError(f"{where}: key 'neoxcourse.wandb.mode' must be auto, online, offline or disabled")
     return {**b, "model": m, "training": t}
@@ -972,6 +1115,42 @@ test_fail(lambda: load_config(text="lr: 1.0e-3\noptimizer: {type: adam, params: 
 test_fail(lambda: load_config(text="seq-length: 2048\nmax-position-embeddings: 1024"), contains="longer than")
 test_fail(lambda: load_config(text="optimizer: {type: Adamm}"), contains="key 'optimizer.type': unknown optimizer 'Adamm'")
 test_fail(lambda: load_config(text="lr-decay-style: cosin"), contains="registered: constant, cosine, exponential")
+
+# %%
+test_eq([in_range(v, "[1, inf)") for v in (0, 1, 10**9)], [False, True, True])
+test_eq([in_range(v, "(0, 1]") for v in (0, 0.5, 1, 1.01)], [False, True, True, False])
+test_fail(lambda: load_config(text="num-attention-heads: 0"), contains="key 'num-attention-heads' must be in [1, inf), got 0")
+test_fail(lambda: load_config(text="keep-last-n-checkpoints: -1"), contains="'keep-last-n-checkpoints' must be in [1, inf)")
+test_fail(lambda: load_config(text="layernorm-epsilon: -1"), contains="(0, 1)")
+test_fail(lambda: load_config(text="optimizer: {type: adamw, params: {eps: 0}}"), contains="'optimizer.params.eps'")
+test_fail(lambda: load_config(text="neoxcourse: {data: {val_fraction: 0}}"), contains="'neoxcourse.data.val_fraction'")
+test_fail(lambda: load_config(text="seed: -1"), contains="[0, 2**32)")
+# every numeric field of every section has a range, and every default lies in it
+numeric = [(s, f.name) for s, cls in SECTIONS.items() for f in fields(cls)
+           if any(t in str(f.type) for t in ("int", "float")) and (s, f.name) not in
+           {("optimizer", "params")}]
+test_eq(sorted(set(numeric) - set(RANGES)), [])
+for (s, f), spec in RANGES.items():
+    d = getattr(SECTIONS[s](), f)
+    check_range(d, spec, f, "defaults")
+
+# %% [markdown]
+# Files can be wrong in ways a person does not see: saved in another encoding, empty, or (from someone hostile)
+# a few lines of YAML anchors and aliases that expand to a billion values. Each is refused in one line before
+# anything is built: the text must be UTF-8, an empty file is an error rather than "all defaults", and
+# `read_yaml` counts the values the aliases expand to (at most `MAX_YAML_NODES`) before it builds any of them.
+
+# %%
+bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abcdefgh", "bcdefghi"))   # 10^9 values in 1 KB
+test_fail(lambda: read_yaml(bomb, "bomb.yml"), contains="bomb.yml: its anchors and aliases expand to more than 100,000")
+test_eq(read_yaml("a: &a [1, 2]\nb: *a"), {"a": [1, 2], "b": [1, 2]})   # an honest alias still works
+with tempfile.TemporaryDirectory() as d:
+    (Path(d) / "latin1.yml").write_bytes("wandb_project: caf\xe9\n".encode("latin-1"))
+    test_fail(lambda: load_config(Path(d) / "latin1.yml"), contains="not UTF-8 text (byte 0xe9 at offset 18)")
+    (Path(d) / "empty.yml").write_text("# nothing yet\n")
+    test_fail(lambda: load_config(Path(d) / "empty.yml"), contains="the file is empty")
+    test_fail(lambda: load_config(d), contains="is a folder")
 
 # %% [markdown]
 # GPT-NeoX-only keys are accepted with a single warning that lists them. Here is the shape of GPT-NeoX's own
@@ -1102,6 +1281,23 @@ test_eq(again125.neox_only, neox125.neox_only)
 c = load_config("../configs/code_completion.yml", {"lr": 3e-4, "optimizer.type": "lion", "train-iters": 20,
                                                      "data.max_files": 10})
 test_eq((c.optimizer.lr, c.optimizer.type, c.training.train_iters, c.data.max_files), (3e-4, "lion", 20, 10))
+
+# %% [markdown]
+# Switching the optimizer by an override switches its hyper-parameters too: the file's `betas` and `eps` were
+# tuned for the optimizer it names, so `--set optimizer.type=lion` drops them, takes Lion's own defaults
+# (`OPTIMIZER_DEFAULTS`) and says so in a warning. Hyper-parameters given in the same overrides are kept.
+
+# %%
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    lion = load_config(text="optimizer: {type: adamw, params: {lr: 1.0e-3, betas: [0.9, 0.95], eps: 1.0e-8}}",
+                       overrides={"optimizer.type": "lion"})
+test_eq((lion.optimizer.type, lion.optimizer.betas), ("lion", (0.9, 0.99)))   # Lion's own betas, not AdamW's
+test_eq(len(w), 1); test_eq("using lion's defaults betas (0.9, 0.99)" in str(w[0].message), True)
+test_eq(load_config(text="optimizer: {type: lion}").optimizer.betas, (0.9, 0.99))
+mine = load_config(text="", overrides={"optimizer.type": "lion", "optimizer.params.betas": [0.95, 0.98]})
+test_eq(mine.optimizer.betas, (0.95, 0.98))                                   # given: kept, no warning needed
+test_eq(load_config(text="").optimizer.betas, (0.9, 0.95))
 
 
 # %% [markdown]
