@@ -13,6 +13,8 @@ import itertools
 import json
 import math
 import os
+import shutil
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -61,7 +63,7 @@ class SandboxResult:
 class SandboxUnavailable(RuntimeError):
     """This machine cannot confine a sample, and nobody accepted running it unconfined."""
 
-# %% ../nbs/08a_sandbox.ipynb #d9f1712a
+# %% ../nbs/08a_sandbox.ipynb #549ca145
 WIRE_SOURCE = r'''
 import builtins, json
 
@@ -178,6 +180,9 @@ def _hook(event, args):
             if path is not None and not _inside(path):
                 raise PermissionError(f"sandbox: {event} outside its directory: {path!r}")
 
+import site                                                 # started with -S: no .pth files run
+site.setquit()                                              # but exit() and quit() exist, and
+sys.path.extend(p for p in settings["sys_path"] if p not in sys.path)   # its packages are found
 sys.addaudithook(_hook)
 program = settings["program"]
 sys.argv = [program]
@@ -200,7 +205,7 @@ else:                                                       # a solution: answer
         replies.flush()
 '''.replace("    WIRE\n", "\n".join("    " + line for line in WIRE_SOURCE.splitlines()) + "\n")
 
-# %% ../nbs/08a_sandbox.ipynb #4e0ccc46
+# %% ../nbs/08a_sandbox.ipynb #50f5e488
 TESTER_SOURCE = r'''
 import json, os, sys
 try:                                                      # nobody may read this process's memory
@@ -238,7 +243,7 @@ exec(compile(payload["test"], "<test>", "exec"), namespace)
 namespace["check"](candidate)
 '''.replace("WIRE\n", WIRE_SOURCE)
 
-# %% ../nbs/08a_sandbox.ipynb #d854de59
+# %% ../nbs/08a_sandbox.ipynb #fb6a50a4
 INIT_SOURCE = r'''
 import ctypes, json, os, signal, sys, time
 settings = json.loads(sys.argv[1])
@@ -359,7 +364,7 @@ def drop_privileges(uid, keep_caps):
     check(libc.prctl(38, 1, 0, 0, 0), "no_new_privs")
 
 
-def spawn(role, source, arg, fds, uid, keep_caps=False, stdin=None, cwd=None, site=True):
+def spawn(role, source, arg, fds, uid, keep_caps=False, stdin=None, cwd=None):
     """Start a Python of the sample (as `uid`) running `source`; `fds` become its fds 3, 4, ..."""
     pid = os.fork()
     if pid:
@@ -374,12 +379,11 @@ def spawn(role, source, arg, fds, uid, keep_caps=False, stdin=None, cwd=None, si
         import resource
         for name, value in settings["rlimits"].items():
             resource.setrlimit(getattr(resource, name), (value, value))
-        if settings["confined"]:
+        if settings["mode"] != "none":
             drop_privileges(uid, keep_caps)
         os.chdir(cwd or settings["workdir"])
         python = settings["python"]
-        flags = ["-I", "-B"] if site else ["-I", "-S", "-B"]
-        os.execve(python, [python, *flags, "-c", source, arg], settings["env"])
+        os.execve(python, [python, "-I", "-S", "-B", "-c", source, arg], settings["env"])
     except BaseException as error:
         os.write(2, f"sandbox: could not start the {role}: {error}\n".encode())
     os._exit(SETUP_FAILED)
@@ -409,17 +413,20 @@ def main():
         with open(os.path.join(host, "tests.json"), "rb") as f:
             tests = f.read()
     try:
-        if settings["confined"]:
+        if settings["mode"] == "namespaces":
             enter_namespaces()
             build_root(host + "/root", program, sample_uid if settings["real_root"] else 0)
-        else:
+        else:                                              # its directory on the machine's disk
             with open(settings["program"], "wb") as f:
                 f.write(program)
+            if settings["mode"] == "uid":                  # we are root: it becomes its own uid
+                for path in (settings["workdir"], settings["program"]):
+                    os.chown(path, sample_uid, sample_uid)
     except (SetupError, OSError) as error:
         os.write(2, f"sandbox setup failed: {error}\n".encode())
         os._exit(SETUP_FAILED)
     guard = json.dumps({k: settings[k] for k in ("workdir", "program", "deny_read", "role",
-                                                  "entry_point")})
+                                                  "entry_point", "sys_path")})
     if settings["role"] == "program":
         end_r, end_w = os.pipe()
         sample = spawn("program", settings["guard"], guard, [end_w], sample_uid)
@@ -437,8 +444,7 @@ def main():
     answers_r, answers_w = os.pipe()                       # solution -> tests
     tests_r, tests_w = os.pipe()                           # us -> tests: the test code
     tester = spawn("tests", settings["tester"], "", [calls_w, answers_r], tester_uid,
-                   keep_caps=not settings["real_root"], stdin=tests_r, cwd="/",
-                   site=False)
+                   keep_caps=not settings["real_root"], stdin=tests_r, cwd="/")
     spawn("solution", settings["guard"], guard, [calls_r, answers_w], sample_uid)
     for fd in (calls_r, calls_w, answers_r, answers_w, tests_r):
         os.close(fd)
@@ -451,7 +457,11 @@ def main():
     os._exit(TIMEOUT if code is None else {0: 0, SETUP_FAILED: SETUP_FAILED}.get(code, 1))
 
 
-main()
+try:
+    main()
+except BaseException as error:                              # a bug here must not look like a fail
+    os.write(2, f"sandbox launcher failed: {type(error).__name__}: {error}\n".encode())
+    os._exit(SETUP_FAILED)
 '''
 
 # %% ../nbs/08a_sandbox.ipynb #ecf1beb8
@@ -465,6 +475,13 @@ def python_dirs() -> list:
     paths |= {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     real = {os.path.realpath(p) for p in paths if p and os.path.isdir(p)}
     return sorted(p for p in real if p != "/")
+
+
+def _sys_path() -> list:
+    """Where this interpreter finds modules, within its own directories (for a sample run with -S)."""
+    dirs = python_dirs()
+    return [p for p in map(os.path.realpath, filter(None, sys.path))
+            if os.path.isdir(p) and any((p + os.sep).startswith(d + os.sep) for d in dirs)]
 
 
 def minimal_env(workdir) -> dict:
@@ -511,6 +528,64 @@ def live_group_members(pgid: int) -> list:
             members.append(int(entry.name))
     return members
 
+# %% ../nbs/08a_sandbox.ipynb #18f4e6d6
+_runs = itertools.count()
+
+
+def _uids() -> tuple:
+    """(sample uid, tests uid) for one run as root: unused ids, different for runs side by side."""
+    slot = next(_runs) % 1000
+    return 61000 + slot, 62000 + slot
+
+
+def _processes_of(uids) -> list:
+    """Live processes whose real or effective uid is one of `uids`, read from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        if {int(u) for u in fields["Uid"].split()[:2]} & set(uids) and fields["State"][1:2] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _end_uids(uids, places=("/tmp", "/var/tmp", "/dev/shm")) -> None:
+    """Kill every process of `uids` and delete their files in the machine's shared directories."""
+    for _ in range(100):                       # RLIMIT_NPROC bounds how many can appear meanwhile
+        pids = _processes_of(uids)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.01)
+    for place in places:                       # and in the world-writable directories inside them
+        _remove_owned(place, uids, depth=2)
+
+
+def _remove_owned(directory: str, uids, depth: int) -> None:
+    """Delete the entries of `directory` owned by `uids` (whole trees, links not followed)."""
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if st.st_uid in uids:
+                if stat.S_ISDIR(st.st_mode):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+            elif stat.S_ISDIR(st.st_mode) and st.st_mode & 0o002 and depth > 1:
+                _remove_owned(entry.path, uids, depth - 1)
+        except OSError:
+            pass
+
 # %% ../nbs/08a_sandbox.ipynb #8be93de8
 def _read(path: Path, limit: int) -> str:
     with open(path, "rb") as f:
@@ -526,36 +601,31 @@ class HumanEvalProgram(str):
 
 
 WORKDIR = "/sandbox"
-_runs = itertools.count()
 
 
-def _uids() -> tuple:
-    """(sample uid, tests uid) for one run as root: unused ids, different for runs side by side."""
-    slot = next(_runs) % 1000
-    return 61000 + slot, 62000 + slot
-
-
-def _launch(program: str, limits: SandboxLimits, confined: bool) -> SandboxResult:
-    """Run `program` once through the launcher; `confined`: in namespaces."""
-    split = isinstance(program, HumanEvalProgram)
+def _launch(program: str, limits: SandboxLimits, mode: str) -> SandboxResult:
+    """Run `program` once through the launcher; `mode`: 'namespaces', 'uid' or 'none'."""
+    split, uids = isinstance(program, HumanEvalProgram), _uids()
     with tempfile.TemporaryDirectory(prefix="neoxcourse-sandbox-") as tmp:
         host = Path(tmp)
-        workdir = WORKDIR if confined else str(host / "work")
-        if not confined:
-            (host / "work").mkdir()
+        workdir = WORKDIR if mode == "namespaces" else str(host / "work")
+        if mode != "namespaces":
+            (host / "work").mkdir(mode=0o700)
+            os.chmod(host, 0o711)                  # its uid may pass through to its directory only
         (host / "program.py").write_text(program.solution if split else program, encoding="utf-8")
         if split:
             tests = {"prompt": program.solution_prompt, "test": program.test,
                      "entry_point": program.entry_point}
+            (host / "tests.json").touch(mode=0o600)            # the solution's uid may not read it
             (host / "tests.json").write_text(json.dumps(tests), encoding="utf-8")
-        settings = {"timeout": limits.timeout, "confined": confined, "real_root": os.geteuid() == 0,
+        settings = {"timeout": limits.timeout, "mode": mode, "real_root": os.geteuid() == 0,
                     "rlimits": limits.rlimits(), "disk_bytes": limits.disk_bytes,
-                    "python": sys.executable, "python_dirs": python_dirs(),
+                    "python": sys.executable, "python_dirs": python_dirs(), "sys_path": _sys_path(),
                     "workdir": workdir, "program": f"{workdir}/program.py",
                     "deny_read": [str(Path.home())], "env": minimal_env(workdir),
                     "role": "solution" if split else "program",
                     "entry_point": program.entry_point if split else None,
-                    "guard": GUARD_SOURCE, "tester": TESTER_SOURCE, "uids": _uids()}
+                    "guard": GUARD_SOURCE, "tester": TESTER_SOURCE, "uids": uids}
         out, err = host / "stdout", host / "stderr"
         start = time.monotonic()
         with open(out, "wb") as fo, open(err, "wb") as fe:
@@ -567,6 +637,8 @@ def _launch(program: str, limits: SandboxLimits, confined: bool) -> SandboxResul
                 finished = _wait_unreaped(proc.pid, limits.timeout + 2)
             finally:
                 kill_group(proc)              # the launcher's death kills the namespace's init
+                if mode == "uid":             # no namespace: find what its uids left, by uid
+                    _end_uids(uids)
         seconds = time.monotonic() - start
         stdout, stderr = _read(out, limits.output_bytes), _read(err, limits.output_bytes)
     code = proc.returncode if finished else None
@@ -576,13 +648,10 @@ def _launch(program: str, limits: SandboxLimits, confined: bool) -> SandboxResul
     return SandboxResult(status, code, stdout, stderr, seconds)
 
 # %% ../nbs/08a_sandbox.ipynb #3d015b15
-@lru_cache(maxsize=None)
-def _namespaces_work() -> str:
-    """'' if this machine can confine a sample in namespaces, else why not."""
-    if not sys.platform.startswith("linux"):
-        return f"namespaces are a Linux feature (this is {sys.platform})"
+def _probe(mode: str) -> str:
+    """'' if a test program runs correctly in `mode` here, else why not."""
     try:
-        result = _launch("print('ok')", SandboxLimits(timeout=20), confined=True)
+        result = _launch("print('ok')", SandboxLimits(timeout=20), mode)
     except SandboxUnavailable as error:
         return str(error)
     if result.passed and result.stdout.strip() == "ok":
@@ -590,10 +659,25 @@ def _namespaces_work() -> str:
     return f"a test program came back {result.status}: {result.stderr.strip()[-300:]}"
 
 
+@lru_cache(maxsize=None)
+def _namespaces_work() -> str:
+    """'' if this machine can confine a sample in namespaces, else why not."""
+    if not sys.platform.startswith("linux"):
+        return f"namespaces are a Linux feature (this is {sys.platform})"
+    return _probe("namespaces")
+
+
+@lru_cache(maxsize=None)
+def _uid_works() -> str:
+    """'' if we are root and a sample can run as a uid of its own (its Python readable), else why not."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return "not root"
+    return _probe("uid")
+
+
 def confinement(limits: SandboxLimits | None = None) -> str:
-    """'namespaces' or 'none' (only if asked for); raise SandboxUnavailable when neither applies."""
+    """'namespaces', 'uid' (root without namespaces) or 'none' (only if asked for); else raise."""
     limits = limits or SandboxLimits()
-    asked = limits.confine == "none" or os.environ.get(UNCONFINED_ENV) == "unconfined"
     if limits.confine not in ("auto", "none"):
         raise ValueError(f"SandboxLimits.confine must be 'auto' or 'none', not {limits.confine!r}")
     if limits.confine == "none":
@@ -601,25 +685,33 @@ def confinement(limits: SandboxLimits | None = None) -> str:
     why = _namespaces_work()
     if not why:
         return "namespaces"
-    if asked:
+    why_uid = _uid_works()
+    if not why_uid:
+        return "uid"
+    if os.environ.get(UNCONFINED_ENV) == "unconfined":
         return "none"
     raise SandboxUnavailable(
-        f"this machine cannot confine model-written code ({why}). Run as root, or enable user "
-        f"namespaces (sysctl kernel.unprivileged_userns_clone=1), or accept the risk: set "
-        f"{UNCONFINED_ENV}=unconfined (or SandboxLimits(confine='none')) and read chapter 08a first.")
+        f"this machine cannot confine model-written code (namespaces: {why}; a uid of its own: "
+        f"{why_uid}). Run as root, or enable user namespaces (sysctl "
+        f"kernel.unprivileged_userns_clone=1), or accept the risk: set {UNCONFINED_ENV}=unconfined "
+        f"(or SandboxLimits(confine='none')) and read chapter 08a first.")
 
 
 def sandbox_layers() -> dict:
-    """What confines a sample on this machine: namespaces (and why not), root, a uid of its own."""
-    why, root = _namespaces_work(), os.geteuid() == 0
-    return {"namespaces": not why, "why_not": why, "is_root": root, "own_uid": root and not why,
-            "unconfined_allowed": os.environ.get(UNCONFINED_ENV) == "unconfined"}
+    """How this machine confines a sample: 'namespaces', 'uid', 'none' or 'refused', and why."""
+    try:
+        mode = confinement()
+    except SandboxUnavailable:
+        mode = "refused"
+    return {"confinement": mode, "namespaces": not _namespaces_work(),
+            "why_no_namespaces": _namespaces_work(), "is_root": os.geteuid() == 0,
+            "own_uid": mode in ("namespaces", "uid") and os.geteuid() == 0}
 
 
 def run_program(program: str, limits: SandboxLimits | None = None) -> SandboxResult:
     """Run Python source `program` in the sandbox; 'passed' means it ran to the end and exited 0."""
     limits = limits or SandboxLimits()
-    return _launch(program, limits, confinement(limits) == "namespaces")
+    return _launch(program, limits, confinement(limits))
 
 # %% ../nbs/08a_sandbox.ipynb #9f125f56
 def humaneval_program(problem: dict, completion: str) -> HumanEvalProgram:
