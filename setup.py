@@ -10,6 +10,8 @@ cfg = config["DEFAULT"]
 requirements = cfg.get("requirements", "").split()
 dev_requirements = cfg.get("dev_requirements", "").split()
 # torch is deliberately absent: Colab ships its own build, and CPU machines install the CPU wheel first.
+# The floors in settings.ini (transformers, tokenizers, datasets, wandb, numpy) are the versions the `lowest`
+# workflow installs from constraints-lowest.txt and tests, with torch 2.13.0 (CPU): no older torch was tested.
 
 setuptools.setup(
     name=cfg["lib_name"],

@@ -39,7 +39,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import neoxcourse.exercises  # noqa: E402,F401  (first: the course modules import each other through it)
 from provenance import config_field, header, write_result  # noqa: E402
 
 SNIPPETS = ["def add(a, b):\n    return a + b\n",
@@ -225,6 +224,11 @@ def main(argv=None) -> int:
         t = r["train"]
         want = {"train_batch_size": cfg.training.global_batch_size, "global_num_gpus": int(n),
                 "lr": cfg.optimizer.lr, "lr_decay_style": cfg.schedule.lr_decay_style, "train_iters": cfg.training.train_iters,
+                "min_lr": cfg.schedule.min_lr, "warmup": cfg.schedule.warmup, "lr_decay_iters": cfg.schedule.lr_decay_iters,
+                "weight_decay": cfg.optimizer.weight_decay, "gradient_clipping": cfg.training.gradient_clipping,
+                "optimizer": {"type": "Adam", "params": {"lr": cfg.optimizer.lr, "betas": list(cfg.optimizer.betas),
+                                                         "eps": cfg.optimizer.eps}},
+                "rotary_emb_base": cfg.model.rotary_emb_base, "max_position_embeddings": cfg.model.max_position_embeddings,
                 "num_layers": cfg.model.num_layers, "hidden_size": cfg.model.hidden_size,
                 "num_attention_heads": cfg.model.num_attention_heads, "seq_length": cfg.model.seq_length,
                 "rotary_pct": cfg.model.rotary_pct, "gpt_j_residual": cfg.model.use_parallel_residual,
@@ -232,7 +236,9 @@ def main(argv=None) -> int:
                 "precision": "fp16" if cfg.training.precision == "fp16" else t["precision"]}
         wrong = {k: {"neox": t[k], "course": v} for k, v in want.items() if t[k] != v}
         product = t["train_micro_batch_size_per_gpu"] * t["gradient_accumulation_steps"] * int(n)
+        group_suffixes = len(t["wandb_group"].split("_")) - len(cfg.wandb.group.split("_")) if t["use_wandb"] else None
         checks[key] = {"ok": not wrong and product == t["train_batch_size"], "mismatches": wrong,
+                       "wandb_group_random_suffixes": group_suffixes,
                        "batch": f"{t['train_batch_size']} = {t['train_micro_batch_size_per_gpu']} x "
                                 f"{t['gradient_accumulation_steps']} x {n}",
                        "launcher_args": r["launcher_args"], "derived": t}

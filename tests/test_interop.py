@@ -51,7 +51,6 @@ def converted_folder(vocab_file: Path, out: Path) -> Path:
 
 
 def test_converted_folder_gets_the_course_special_tokens(smoke, tmp_path, capsys):
-    import neoxcourse.exercises  # noqa: F401  (the course modules import each other through it)
     from neoxcourse.evaluate import evaluation_tokenizer
     folder = converted_folder(ROOT / "tokenizer" / "tokenizer.json", tmp_path / "hf")
     from transformers import AutoTokenizer
@@ -98,7 +97,6 @@ def real_line_pairs() -> list:
 
 
 def test_edit_similarity_is_codexglue_fuzz_ratio():
-    import neoxcourse.exercises  # noqa: F401
     from thefuzz import fuzz
     from neoxcourse.evaluate import edit_similarity
     pairs = real_line_pairs()

@@ -569,8 +569,8 @@ test_eq(model(tokens).shape, (2, 16, tiny.vocab_size))
 hf_tiny = GPTNeoXForCausalLM(GPTNeoXConfig(vocab_size=128, hidden_size=64, num_hidden_layers=2,
                                            num_attention_heads=4, intermediate_size=256, rotary_pct=0.25,
                                            max_position_embeddings=64))
-test_eq({k: v.shape for k, v in model.state_dict().items()},
-        {k: v.shape for k, v in hf_tiny.state_dict().items()})
+test_eq({k: v.shape for k, v in model.state_dict().items()},   # transformers before 5.14 calls the head embed_out
+        {k.replace("embed_out.", "lm_head."): v.shape for k, v in hf_tiny.state_dict().items()})
 [k for k in model.state_dict() if k.startswith(("gpt_neox.layers.0.", "lm_head", "gpt_neox.embed"))]
 
 # %%
@@ -1052,15 +1052,16 @@ test_eq(out[0], "GPTNeoXForCausalLM")
 assert float(out[1]) < 1e-5
 
 # %% [markdown]
-# Checkpoints that do not fit fail loudly: a head stored as `embed_out` (old GPT-NeoX export) loads, a
-# wrong shape or a missing tensor does not.
+# Checkpoints that do not fit fail loudly: a head stored as `lm_head` (as transformers 5.14 and later save
+# it) loads as well as `embed_out`, a wrong shape or a missing tensor does not.
 
 # %%
 from safetensors.torch import load_file, save_file
 state = load_file(str(tmp / "fresh" / HF_MODEL_FILE))
-save_file({("embed_out.weight" if k == "lm_head.weight" else k): v for k, v in state.items()},
+test_eq("embed_out.weight" in state, True)                                   # as save_pretrained names it
+save_file({("lm_head.weight" if k == "embed_out.weight" else k): v for k, v in state.items()},
           str(tmp / "fresh" / HF_MODEL_FILE))
-test_close(load_pretrained(tmp / "fresh")(tokens), ours(tokens), eps=1e-6)  # embed_out accepted
+test_close(load_pretrained(tmp / "fresh")(tokens), ours(tokens), eps=1e-6)  # lm_head accepted too
 hf = json.loads((tmp / "fresh" / HF_CONFIG_FILE).read_text())
 (tmp / "fresh" / HF_CONFIG_FILE).write_text(json.dumps({**hf, "intermediate_size": 128}))
 test_fail(lambda: load_pretrained(tmp / "fresh"), contains="needs (128, 64)")

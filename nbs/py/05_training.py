@@ -64,8 +64,9 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from neoxcourse.checkpoint import (CheckpointError, latest_checkpoint, list_checkpoints, load_checkpoint,
-                                   preserve_rng, rng_state, save_checkpoint, set_rng_state, unwrap_model)
+from neoxcourse.checkpoint import (CheckpointError, check_writable, latest_checkpoint, list_checkpoints,
+                                   load_checkpoint, preserve_rng, rng_state, save_checkpoint, set_rng_state,
+                                   unwrap_model, verify_checkpoint)
 from neoxcourse.data import BatchSampler
 from neoxcourse.device import (Distributed, autocast_context, choose_device, choose_precision, device_name,
                                init_distributed, peak_flops)
@@ -514,6 +515,17 @@ def _oom_message(cfg, micro: int, precision: str, device_bytes: int, world_size:
             f"--set checkpoint-activations=true, or let the loop search: "
             f"--set training.find_micro_batch=true.")
 
+def _no_resume_message(load_dir, model) -> str:
+    "Why `--resume` cannot continue: no checkpoint at all, or why the newest one is refused (e.g. another architecture)."
+    found = list_checkpoints(load_dir)
+    if not found:
+        return (f"--resume: no checkpoint in {load_dir}; check `save`/`load`, or train without --resume to start "
+                f"from scratch")
+    why = verify_checkpoint(found[-1], model)
+    return (f"--resume: none of the {len(found)} checkpoint(s) in {load_dir} can be continued (the newest, "
+            f"{found[-1].name}: {why}); fix the config to match {found[-1] / 'config.yml'}, or train without "
+            f"--resume to start over (they are then moved aside, not deleted)")
+
 def _nan_message(cfg, step: int, n: int, precision: str) -> str:
     "What to change after `n` non-finite losses in a row."
     fp32 = "" if precision == "fp32" else ", or train in fp32 (--set fp16.enabled=false)"
@@ -559,7 +571,9 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
                       gradient_accumulation_steps=accum)
     step, state, last_saved = 0, {}, None
     load_dir = cfg.resolve(t.load) if t.load else save_dir
+    if ddp.main: check_writable(save_dir)     # a read-only folder or a file in the way stops here, not at step 1000
     path = latest_checkpoint(load_dir, model) if resume else None
+    if resume and path is None: raise TrainingError(_no_resume_message(load_dir, model))
     if path is not None:
         state = load_checkpoint(path, model, optimizer, scaler)
         step = last_saved = state["step"]
@@ -568,7 +582,6 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
         res.tokens_seen, res.skipped_steps = state.get("tokens_seen", 0), state.get("skipped_steps", 0)
         if ddp.main: print(f"resuming from {path} (iteration {step})")
     else:
-        if resume and ddp.main: print(f"no usable checkpoint in {load_dir}: starting from scratch.")
         if ddp.main: move_aside(save_dir)
         ddp.barrier()
     tracker = start_tracking(cfg, save_dir, run_id=state.get("wandb_run_id"), rank=ddp.rank)
@@ -596,11 +609,9 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
                      "schedule": {"iteration": at, "lr": lr}, **snapshot, "wandb_run_id": tracker.id,
                      "tokens_seen": res.tokens_seen, "skipped_steps": res.skipped_steps,
                      "micro_batch_size": micro, "world_size": ddp.world_size}
-            try:
-                keep = t.keep_last_n_checkpoints
-                res.checkpoint = save_checkpoint(save_dir, at, model, state, cfg, keep)
-                if cfg.wandb.log_checkpoints: tracker.log_checkpoint(res.checkpoint, at)
-            except CheckpointError as e: warnings.warn(str(e))
+            # a save that fails stops the run (CheckpointError): training on would lose every step after it
+            res.checkpoint = save_checkpoint(save_dir, at, model, state, cfg, t.keep_last_n_checkpoints)
+            if cfg.wandb.log_checkpoints: tracker.log_checkpoint(res.checkpoint, at)
         last_saved = at
 
     try:

@@ -164,8 +164,11 @@ class CheckpointError(RuntimeError):
 
 # %% [markdown]
 # The writer. Each numbered step is one idea: a temporary folder, the files, `fsync`, the atomic rename,
-# then pruning the oldest checkpoints. Any `OSError` (a full disk is `ENOSPC`) removes the temporary
-# folder, so the previous checkpoint is untouched, and the error says so.
+# then pruning the oldest checkpoints. Any failure removes the temporary folder, so the previous checkpoint is
+# untouched, and the error says so in one line with the reason in words: a full disk (`ENOSPC` from Python, but
+# a `RuntimeError` "file write failed" from `torch.save`'s zip writer), a read-only folder, a file in the way.
+# `check_writable` tries the folder before anything is written, so a training run can call it before its first
+# step rather than find out an hour later.
 
 # %%
 #| export
@@ -181,10 +184,37 @@ def _fsync(path: Path):
     except OSError: pass  # some file systems (and directories on some OSes) refuse fsync
     finally: os.close(fd)
 
+def _why_not_written(directory: Path, e: BaseException) -> str:
+    "The reason a write under `directory` failed, in words, with what to do."
+    errnum = getattr(e, "errno", None)
+    try: free = shutil.disk_usage(directory if directory.is_dir() else directory.parent).free
+    except OSError: free = None
+    if errnum == errno.ENOSPC or (free is not None and free < (1 << 20)) or "write failed" in str(e):
+        return "the disk is full: free some space or point `save` elsewhere"
+    if errnum in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "the folder is read-only or not yours: point `save` at a folder you can write"
+    if errnum in (errno.EEXIST, errno.ENOTDIR):
+        return "a file is in the way where a folder should be: move it or point `save` elsewhere"
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+def check_writable(directory) -> Path:
+    "Make `directory` (and its parents) and write a probe file in it; a one-line CheckpointError if it cannot be."
+    directory = Path(directory)
+    probe = directory / f".probe-{os.getpid()}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"x"); probe.unlink()
+    except OSError as e:
+        raise CheckpointError(f"cannot write checkpoints to {directory}: {_why_not_written(directory, e)}") from None
+    return directory
+
 def save_checkpoint(directory, step: int, model, state: dict, config=None,
                     keep_last_n: int | None = None) -> Path:
     "Write `model` (safetensors) and `state` (torch) atomically to `directory/step_N`; keep the newest N."
-    directory = Path(directory); directory.mkdir(parents=True, exist_ok=True)
+    if keep_last_n is not None and keep_last_n < 1:
+        raise CheckpointError(f"keep-last-n-checkpoints must be 1 or more (got {keep_last_n}): "
+                              f"{keep_last_n} would delete every checkpoint as soon as it is written")
+    directory = check_writable(directory)
     final = directory / checkpoint_name(step)
     tmp = directory / f".tmp-{checkpoint_name(step)}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -206,15 +236,13 @@ def save_checkpoint(directory, step: int, model, state: dict, config=None,
         if final.exists(): os.replace(final, directory / f".old-{final.name}-{os.getpid()}")
         os.replace(tmp, final)
         _fsync(directory)
-    except OSError as e:
+    except Exception as e:   # OSError, and torch.save's RuntimeError on a full disk ("file write failed")
         shutil.rmtree(tmp, ignore_errors=True)
         previous = latest_checkpoint(directory, quiet=True)
-        full = (" (the disk is full: free some space or point `save` elsewhere)"
-                if e.errno == errno.ENOSPC else "")
         kept = (f"the previous checkpoint {previous} is intact" if previous
                 else "no earlier checkpoint exists")
-        raise CheckpointError(f"could not write checkpoint {final}{full}: {e}. Nothing was half-written; "
-                              f"{kept}.") from e
+        raise CheckpointError(f"could not write checkpoint {final} ({_why_not_written(directory, e)}); "
+                              f"nothing was half-written and {kept}") from e
     for old in directory.glob(f".old-{final.name}-*"): shutil.rmtree(old, ignore_errors=True)
     if keep_last_n: prune_checkpoints(directory, keep_last_n)
     return final
@@ -352,6 +380,24 @@ assert "disk is full" in message and "step_00000002 is intact" in message, messa
 test_eq([p.name for p in tmpdir.iterdir() if p.name.startswith(".tmp")], [])
 test_eq(latest_checkpoint(tmpdir, quiet=True).name, "step_00000002")
 print(message)
+
+
+# %%
+# torch.save on a full disk raises a RuntimeError from its zip writer, not an OSError: the same clean stop
+def zip_writer_full(obj, f, *a, **k): raise RuntimeError("[enforce fail at inline_container.cc:595] . "
+                                                         "PytorchStreamWriter failed writing file data/0: file write failed")
+real_save, torch.save = torch.save, zip_writer_full
+try: save_checkpoint(tmpdir, 4, net, {})
+except CheckpointError as e: message = str(e)
+finally: torch.save = real_save
+test_eq("the disk is full" in message and "step_00000002 is intact" in message and "\n" not in message, True)
+test_eq(sorted(p.name for p in tmpdir.iterdir()), ["step_00000002", "step_00000003"])   # nothing left, none lost
+# a file where the folder should be, and a keep-last-n that would delete everything: refused before writing
+(tmpdir / "in_the_way").write_text("not a folder")
+test_fail(lambda: save_checkpoint(tmpdir / "in_the_way", 5, net, {}), contains="a file is in the way")
+test_fail(lambda: check_writable(tmpdir / "in_the_way" / "sub"), contains="cannot write checkpoints to")
+test_fail(lambda: save_checkpoint(tmpdir, 5, net, {}, keep_last_n=-1), contains="must be 1 or more")
+test_eq(latest_checkpoint(tmpdir, quiet=True).name, "step_00000002")
 
 # %% [markdown]
 # ### On the real model

@@ -727,6 +727,283 @@ assert (w_train - w_eval).abs().max() > 1e-3
 test_close(model[0].weight.detach(), w_train, eps=1e-6)
 opt.eval(); test_fail(lambda: opt.step(), contains="eval mode")
 
+
+# %% [markdown]
+# ## The same update, fewer kernels: multi-tensor steps
+#
+# Each optimizer above walks its parameters one at a time, and every line of its loop is one small GPU
+# kernel per tensor: the T4 model has about 80 tensors, so one AdamW step launches some 700 kernels and reads
+# each moment several times. PyTorch's `torch._foreach_*` functions do one operation on a whole *list* of
+# tensors at once (`torch._foreach_lerp_(ms, gs, 1 - beta1)` is `m.lerp_(g, 1 - beta1)` for every pair), which
+# is what `torch.optim.AdamW(foreach=True)` does. The per-parameter classes stay the lesson; the `Foreach`
+# versions below do the same arithmetic line for line, so their results match, and their `state_dict` is the
+# same, so a run can resume from either into either. `neoxcourse train` uses them on a GPU (chapter 05).
+
+# %%
+#| export
+def _with_grads(optimizer: Optimizer, group: dict) -> list:
+    "The parameters of `group` that have a gradient (the only ones a step touches)."
+    return [p for p in group["params"] if p.grad is not None]
+
+def _by_step(optimizer: Optimizer, params: list) -> dict:
+    "Parameters bucketed by their step count, so each bucket shares one bias correction."
+    buckets = {}
+    for p in params: buckets.setdefault(optimizer.state[p]["step"], []).append(p)
+    return buckets
+
+def _adam_update(ps, gs, ms, vs, t, lr, beta1, beta2, eps, wd, decoupled):
+    "Adam's update of tensor lists in place: the per-parameter arithmetic, one kernel per line for all tensors."
+    if wd != 0:
+        if decoupled: torch._foreach_mul_(ps, 1 - lr * wd)                  # AdamW
+        else: gs = torch._foreach_add(gs, ps, alpha=wd)                      # Adam + L2
+    torch._foreach_lerp_(ms, gs, 1 - beta1)                                  # m = b1 m + (1 - b1) g
+    torch._foreach_mul_(vs, beta2)
+    torch._foreach_addcmul_(vs, gs, gs, value=1 - beta2)                     # v = b2 v + (1 - b2) g^2
+    denom = torch._foreach_sqrt(vs)
+    torch._foreach_div_(denom, math.sqrt(1 - beta2 ** t))
+    torch._foreach_add_(denom, eps)                                          # sqrt(v_hat) + eps
+    torch._foreach_addcdiv_(ps, ms, denom, value=-lr / (1 - beta1 ** t))     # - lr m_hat / denom
+
+
+
+# %% [markdown]
+# Adam's update on lists is the per-parameter code with each line lifted to a list; parameters that have
+# taken a different number of steps (a tensor that had no gradient once) are bucketed by step count, so each
+# bucket shares its bias correction. The classes for every optimizer of this chapter:
+
+# %%
+#| export
+class ForeachSGD(SGD):
+    "SGD with every group updated by multi-tensor (`torch._foreach_*`) kernels: the same arithmetic as SGD."
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = _evaluate_closure(closure)
+        for group in self.param_groups:
+            lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+            ps = _with_grads(self, group)
+            if not ps: continue
+            gs = [p.grad for p in ps]
+            if wd != 0: gs = torch._foreach_add(gs, ps, alpha=wd)            # L2 through the gradient
+            if mu != 0:
+                old = [(self.state[p]["momentum_buffer"], g) for p, g in zip(ps, gs)
+                       if "momentum_buffer" in self.state[p]]
+                for p, g in zip(ps, gs):                                     # first step: b = g
+                    if "momentum_buffer" not in self.state[p]: self.state[p]["momentum_buffer"] = g.clone()
+                if old:
+                    torch._foreach_mul_([b for b, _ in old], mu)
+                    torch._foreach_add_([b for b, _ in old], [g for _, g in old])   # b = mu b + g
+                bs = [self.state[p]["momentum_buffer"] for p in ps]
+                gs = torch._foreach_add(gs, bs, alpha=mu) if group["nesterov"] else bs
+            torch._foreach_add_(ps, gs, alpha=-lr)
+        return loss
+
+class ForeachAdam(Adam):
+    "Adam (and AdamW) with every group updated by multi-tensor kernels: the same arithmetic as Adam."
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = _evaluate_closure(closure)
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            for p in _with_grads(self, group):
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] += 1
+            for t, ps in _by_step(self, _with_grads(self, group)).items():
+                _adam_update(ps, [p.grad for p in ps], [self.state[p]["exp_avg"] for p in ps],
+                             [self.state[p]["exp_avg_sq"] for p in ps], t, lr, beta1, beta2, eps, wd,
+                             group["decoupled_weight_decay"])
+        return loss
+
+class ForeachAdamW(AdamW):
+    "AdamW with the multi-tensor step of `ForeachAdam`."
+    step = ForeachAdam.step
+
+class ForeachLion(Lion):
+    "Lion with every group updated by multi-tensor kernels: the same arithmetic as Lion."
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = _evaluate_closure(closure)
+        for group in self.param_groups:
+            lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
+            ps = _with_grads(self, group)
+            if not ps: continue
+            for p in ps:
+                if not self.state[p]: self.state[p]["exp_avg"] = torch.zeros_like(p)
+            gs, ms = [p.grad for p in ps], [self.state[p]["exp_avg"] for p in ps]
+            cs = torch._foreach_lerp(ms, gs, 1 - beta1)      # c = b1 m + (1 - b1) g
+            torch._foreach_mul_(ps, 1 - lr * wd)             # decoupled weight decay
+            torch._foreach_sign_(cs)
+            torch._foreach_add_(ps, cs, alpha=-lr)           # every coordinate moves by exactly lr
+            torch._foreach_lerp_(ms, gs, 1 - beta2)          # m = b2 m + (1 - b2) g
+        return loss
+
+
+
+# %% [markdown]
+# Adafactor computes two norms per tensor; the per-parameter class reads each to the CPU with `.item()`, which
+# makes the GPU wait. Its multi-tensor version keeps them on the device (so it agrees to rounding, not to the
+# bit). Muon's multi-tensor version stacks same-shape matrices and runs one batched Newton-Schulz per shape.
+
+# %%
+#| export
+class ForeachAdafactor(Adafactor):
+    "Adafactor with multi-tensor kernels for its elementwise work and no host sync (norms stay on the device)."
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = _evaluate_closure(closure)
+        for group in self.param_groups:
+            lr, wd, d = group["lr"], group["weight_decay"], group["d"]
+            for p in _with_grads(self, group):
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    if p.dim() > 1:
+                        state["row_var"] = p.grad.new_zeros(p.shape[:-1] + (1,))              # (..., n, 1)
+                        state["col_var"] = p.grad.new_zeros(p.shape[:-2] + (1, p.shape[-1]))  # (..., 1, m)
+                    else: state["variance"] = torch.zeros_like(p.grad)
+                state["step"] += 1
+            for t, ps in _by_step(self, _with_grads(self, group)).items():
+                gs = [p.grad for p in ps]
+                one_minus_beta2, rho = t ** group["beta2_decay"], min(lr, 1 / math.sqrt(t))
+                sizes = torch.tensor([math.sqrt(p.numel()) for p in ps], device=ps[0].device)
+                rms = torch.stack(torch._foreach_norm(ps)).float() / sizes      # RMS(p), before the decay
+                alphas = rms.clamp(min=group["eps2"]) * rho
+                if wd != 0: torch._foreach_mul_(ps, 1 - lr * wd)
+                vs = []
+                for p, g in zip(ps, gs):
+                    state, eps1 = self.state[p], torch.finfo(p.dtype).eps if group["eps1"] is None else group["eps1"]
+                    if g.dim() > 1:
+                        r, c = state["row_var"], state["col_var"]
+                        r.lerp_(g.square().mean(dim=-1, keepdim=True), one_minus_beta2)
+                        c.lerp_(g.square().mean(dim=-2, keepdim=True), one_minus_beta2)
+                        vs.append((r @ c).div_(r.mean(dim=-2, keepdim=True).clamp_(min=eps1)))
+                    else:
+                        state["variance"].lerp_(g.square(), one_minus_beta2)
+                        vs.append(state["variance"].clone())
+                    vs[-1].clamp_(min=eps1 * eps1)
+                torch._foreach_rsqrt_(vs)
+                torch._foreach_mul_(vs, gs)                                          # U = g / sqrt(V)
+                clips = (torch.stack(torch._foreach_norm(vs)).float() / (sizes * d)).clamp(min=1.0)
+                scales = (-alphas / clips).to(ps[0].dtype).unbind()
+                torch._foreach_mul_(vs, scales)
+                torch._foreach_add_(ps, vs)
+        return loss
+
+def newton_schulz_batched(G: torch.Tensor, steps: int = 5, coefficients: tuple = NS_COEFFICIENTS,
+                          eps: float = 1e-7, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    "`newton_schulz` on a stack of same-shape matrices (N, r, c) at once: a few batched matmuls, not N."
+    a, b, c = coefficients
+    X = G.to(dtype)
+    tall = G.size(-2) > G.size(-1)
+    if tall: X = X.mT
+    X = X / X.norm(dim=(-2, -1), keepdim=True).clamp(min=eps)
+    for _ in range(steps):
+        A = X @ X.mT                                    # (N, r, r)
+        B = torch.baddbmm(A, A, A, beta=b, alpha=c)     # b A + c A^2
+        X = torch.baddbmm(X, B, X, beta=a)              # a X + (b A + c A^2) X
+    if tall: X = X.mT
+    return X.to(G.dtype)
+
+class ForeachMuon(Muon):
+    "Muon with multi-tensor momentum and decay, one batched Newton-Schulz per matrix shape, AdamW by lists."
+    def _muon_step(self, group):
+        lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+        ps = _with_grads(self, group)
+        if not ps: return
+        for p in ps:
+            if not self.state[p]: self.state[p]["momentum_buffer"] = torch.zeros_like(p)
+        gs, bufs = [p.grad for p in ps], [self.state[p]["momentum_buffer"] for p in ps]
+        torch._foreach_lerp_(bufs, gs, 1 - mu)                                   # B = mu B + (1 - mu) g
+        us = torch._foreach_lerp(gs, bufs, mu) if group["nesterov"] else bufs
+        torch._foreach_mul_(ps, 1 - lr * wd)                                     # decoupled weight decay
+        shapes = {}
+        for p, u in zip(ps, us): shapes.setdefault(tuple(p.shape), []).append((p, u))
+        for shape, pairs in shapes.items():
+            o = newton_schulz_batched(torch.stack([u for _, u in pairs]), group["ns_steps"],
+                                      group["ns_coefficients"], group["eps"],
+                                      _ns_dtype(group["ns_dtype"], pairs[0][0].device))
+            torch._foreach_add_([p for p, _ in pairs], list(o.unbind(0)),
+                                alpha=-lr * muon_lr_scale(torch.Size(shape), group["adjust_lr_fn"]))
+
+    def _adamw_step(self, group):
+        lr = group["lr"] * group["adamw_lr_ratio"]
+        (beta1, beta2), eps, wd = group["betas"], group["adamw_eps"], group["weight_decay"]
+        for p in _with_grads(self, group):
+            state = self.state[p]
+            if not state:
+                state["step"] = 0
+                state["exp_avg"], state["exp_avg_sq"] = torch.zeros_like(p), torch.zeros_like(p)
+            state["step"] += 1
+        for t, ps in _by_step(self, _with_grads(self, group)).items():
+            _adam_update(ps, [p.grad for p in ps], [self.state[p]["exp_avg"] for p in ps],
+                         [self.state[p]["exp_avg_sq"] for p in ps], t, lr, beta1, beta2, eps, wd, True)
+
+class ForeachScheduleFreeAdamW(ScheduleFreeAdamW):
+    "Schedule-free AdamW with every group updated by multi-tensor kernels: the same arithmetic."
+    @torch.no_grad()
+    def step(self, closure=None):
+        if not self.param_groups[0]["train_mode"]:
+            raise RuntimeError("ScheduleFreeAdamW.step() called in eval mode: call optimizer.train() first")
+        loss = _evaluate_closure(closure)
+        for group in self.param_groups:
+            (beta1, beta2), k = group["betas"], group["k"]
+            warm = (k + 1) / group["warmup_steps"] if k < group["warmup_steps"] else 1.0
+            lr = group["lr"] * warm
+            group["lr_max"] = lr_max = max(lr, group["lr_max"])
+            weight = (k + 1) ** group["r"] * lr_max ** group["weight_lr_power"]
+            group["weight_sum"] += weight
+            ckp1 = weight / group["weight_sum"] if group["weight_sum"] else 0.0
+            ys = _with_grads(self, group)
+            for y in ys:
+                if not self.state[y]:
+                    self.state[y]["z"] = y.detach().clone()
+                    self.state[y]["exp_avg_sq"] = torch.zeros_like(y)
+            if ys:
+                gs = [y.grad for y in ys]
+                zs, vs = [self.state[y]["z"] for y in ys], [self.state[y]["exp_avg_sq"] for y in ys]
+                torch._foreach_mul_(vs, beta2)
+                torch._foreach_addcmul_(vs, gs, gs, value=1 - beta2)
+                denom = torch._foreach_div(vs, 1 - beta2 ** (k + 1))
+                torch._foreach_sqrt_(denom)
+                torch._foreach_add_(denom, group["eps"])
+                gs = torch._foreach_div(gs, denom)                               # Adam-normalised gradient
+                if group["weight_decay"]: torch._foreach_add_(gs, ys, alpha=group["weight_decay"])
+                torch._foreach_lerp_(ys, zs, ckp1)
+                torch._foreach_add_(ys, gs, alpha=lr * (beta1 * (1 - ckp1) - 1))
+                torch._foreach_sub_(zs, gs, alpha=lr)
+            group["k"] = k + 1
+        return loss
+
+FOREACH_VERSIONS = {SGD: ForeachSGD, Adam: ForeachAdam, AdamW: ForeachAdamW, Lion: ForeachLion,
+                    Adafactor: ForeachAdafactor, Muon: ForeachMuon, ScheduleFreeAdamW: ForeachScheduleFreeAdamW}
+
+
+# %% [markdown]
+# Over 300 steps of the reference problem, each multi-tensor optimizer ends at the same parameters as its
+# per-parameter lesson: bit for bit where the arithmetic is identical, to float rounding for Adafactor (norms
+# on the device) and Muon (batched matrix products).
+
+# %%
+FOREACH_KW = {SGD: dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+              Adam: dict(lr=1e-2, weight_decay=0.1), AdamW: dict(lr=1e-2, weight_decay=0.1),
+              Lion: dict(lr=1e-3, weight_decay=0.1), Adafactor: dict(lr=1e-2, weight_decay=0.01),
+              ScheduleFreeAdamW: dict(lr=1e-2, weight_decay=0.1, warmup_steps=10)}
+for cls, kw in FOREACH_KW.items():
+    diff, lesson, fast = compare(lambda m: cls(m.parameters(), **kw),
+                                 lambda m: FOREACH_VERSIONS[cls](m.parameters(), **kw), steps=300)
+    print(f"{cls.__name__:18s} loss {lesson:.5f} (foreach {fast:.5f}), max |diff| {diff:.1e}")
+    if cls is Adafactor: test_close(diff, 0, eps=1e-5)
+    else: test_eq(diff, 0.0)
+diff, lesson, fast = compare(lambda m: _our_muon(m, "float32"),
+                             lambda m: ForeachMuon(_our_muon(m, "float32").param_groups, lr=0.02,
+                                                   weight_decay=0.01, adamw_lr=3e-3, ns_dtype="float32"),
+                             steps=300)
+print(f"Muon               loss {lesson:.5f} (foreach {fast:.5f}), max |diff| {diff:.1e}")
+test_close(diff, 0, eps=1e-4)
+
 # %% [markdown]
 # ## Which parameters get weight decay
 #
@@ -974,15 +1251,16 @@ def _check_params(name: str, p: dict) -> None:
 
 # %%
 #| export
-def build_optimizer(model_or_groups: nn.Module | Iterable, opt_cfg) -> Optimizer:
-    "The optimizer `opt_cfg` (a config's `optimizer` section) names, over a model's parameter groups."
+def build_optimizer(model_or_groups: nn.Module | Iterable, opt_cfg, foreach: bool = False) -> Optimizer:
+    "The optimizer `opt_cfg` names over a model's parameter groups; `foreach`: its multi-tensor version."
     spec, kwargs = resolve_optimizer(opt_cfg)
     if isinstance(model_or_groups, nn.Module):
         groups = param_groups(model_or_groups, opt_cfg.weight_decay)
     else:
         groups = list(model_or_groups)
     if spec.grouping == "muon": groups = muon_groups(groups)
-    return spec.cls(groups, **kwargs)
+    cls = FOREACH_VERSIONS.get(spec.cls, spec.cls) if foreach else spec.cls
+    return cls(groups, **kwargs)
 
 def optimizer_names() -> list[str]:
     "The registered optimizer names (what `optimizer.type` may be)."
@@ -1065,6 +1343,25 @@ for name, oc in EXAMPLE_CONFIGS.items():
           f"{straight == resumed and torch.equal(p1, p2)}")
     test_eq(straight, resumed); assert torch.equal(p1, p2)
     assert straight[-1] < straight[0]
+
+# %% [markdown]
+# A run checkpointed by the per-parameter optimizer resumes into the multi-tensor one (and back): the state is
+# the same dictionary. Thirty steps of the lesson, a checkpoint, thirty of the multi-tensor version, against
+# sixty of the lesson:
+
+# %%
+for name, oc in EXAMPLE_CONFIGS.items():   # 60 steps per-parameter vs 30 + checkpoint + 30 multi-tensor
+    built = []
+    def make(m):
+        built.append(build_optimizer(m, oc, foreach=len(built) > 0))   # the second build resumes
+        return built[-1]
+    lesson, p1 = optimizer_trajectory(lambda m: build_optimizer(m, oc), steps=60)
+    switched, p2 = optimizer_trajectory(make, steps=60, resume_at=30)
+    diff = (p1 - p2).abs().max().item()
+    print(f"{name:20s} resumed into {type(built[-1]).__name__:24s} max |diff| {diff:.1e}")
+    assert type(built[-1]).__name__.startswith("Foreach")
+    if name in ("adafactor", "muon"): test_close(diff, 0, eps=1e-4)
+    else: test_eq(diff, 0.0)
 
 # %% [markdown]
 # ## Every optimizer trains the smoke model

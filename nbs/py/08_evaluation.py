@@ -259,7 +259,7 @@ test_eq(tokenizer.decode(encode_documents(tokenizer, ["x = 1\n"]).tolist()), "x 
 #| export
 def evaluation_tokenizer(cfg, path, verbose: bool = True):
     """The tokenizer of a model folder (else the course's), with the course's end-of-text and padding ids."""
-    from .tokenizer import EOT, PAD
+    from neoxcourse.tokenizer import EOT, PAD
     path = Path(path)
     if (path / "tokenizer.json").exists():
         tokenizer, source = load_tokenizer(path), f"{path / 'tokenizer.json'}"

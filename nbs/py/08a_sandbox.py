@@ -43,6 +43,8 @@ import itertools
 import json
 import math
 import os
+import shutil
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -94,7 +96,8 @@ from fastcore.test import test_eq, test_fail
 #
 # Layers 1 to 4 need Linux namespaces: as **root** (Colab, most containers you start yourself) we create them
 # directly; as an **ordinary user** we first create a *user namespace*, in which we are root without any power
-# outside it (most distributions allow this; check with `unshare -Urn true`). Where neither works the sandbox
+# outside it (most distributions allow this; check with `unshare -Urn true`). As root in a container that
+# refuses namespaces, a weaker level remains (a uid of its own, below). Where none of this works the sandbox
 # says so and refuses to run model-written code, unless you explicitly accept the risk.
 
 # %% [markdown]
@@ -269,7 +272,9 @@ test_eq((roundtrip(np.int64(3)), type(roundtrip(np.float32(0.5)))), (3, float))
 # (`sys.addaudithook`): CPython raises an audit event before many sensitive operations (`os.fork`,
 # `open`, `socket.connect`, `os.remove`, `import`, ...), and an exception the hook raises aborts the
 # operation. The hook refuses forks, subprocesses, signals, sockets and writes outside the sample's directory,
-# with a one-line message naming what it refused. Then the guard runs the sample: a whole program to its end
+# with a one-line message naming what it refused. The interpreter starts with `-S` (no `site`: no `.pth`
+# file of your packages runs, and it starts three times faster), and the guard adds your Python's package
+# directories to `sys.path` itself. Then the guard runs the sample: a whole program to its end
 # (and writes one byte to a pipe to say so), or, for HumanEval, the solution, after which it answers the tests'
 # calls.
 #
@@ -332,6 +337,9 @@ def _hook(event, args):
             if path is not None and not _inside(path):
                 raise PermissionError(f"sandbox: {event} outside its directory: {path!r}")
 
+import site                                                 # started with -S: no .pth files run
+site.setquit()                                              # but exit() and quit() exist, and
+sys.path.extend(p for p in settings["sys_path"] if p not in sys.path)   # its packages are found
 sys.addaudithook(_hook)
 program = settings["program"]
 sys.argv = [program]
@@ -549,7 +557,7 @@ def drop_privileges(uid, keep_caps):
     check(libc.prctl(38, 1, 0, 0, 0), "no_new_privs")
 
 
-def spawn(role, source, arg, fds, uid, keep_caps=False, stdin=None, cwd=None, site=True):
+def spawn(role, source, arg, fds, uid, keep_caps=False, stdin=None, cwd=None):
     """Start a Python of the sample (as `uid`) running `source`; `fds` become its fds 3, 4, ..."""
     pid = os.fork()
     if pid:
@@ -564,12 +572,11 @@ def spawn(role, source, arg, fds, uid, keep_caps=False, stdin=None, cwd=None, si
         import resource
         for name, value in settings["rlimits"].items():
             resource.setrlimit(getattr(resource, name), (value, value))
-        if settings["confined"]:
+        if settings["mode"] != "none":
             drop_privileges(uid, keep_caps)
         os.chdir(cwd or settings["workdir"])
         python = settings["python"]
-        flags = ["-I", "-B"] if site else ["-I", "-S", "-B"]
-        os.execve(python, [python, *flags, "-c", source, arg], settings["env"])
+        os.execve(python, [python, "-I", "-S", "-B", "-c", source, arg], settings["env"])
     except BaseException as error:
         os.write(2, f"sandbox: could not start the {role}: {error}\n".encode())
     os._exit(SETUP_FAILED)
@@ -599,17 +606,20 @@ def main():
         with open(os.path.join(host, "tests.json"), "rb") as f:
             tests = f.read()
     try:
-        if settings["confined"]:
+        if settings["mode"] == "namespaces":
             enter_namespaces()
             build_root(host + "/root", program, sample_uid if settings["real_root"] else 0)
-        else:
+        else:                                              # its directory on the machine's disk
             with open(settings["program"], "wb") as f:
                 f.write(program)
+            if settings["mode"] == "uid":                  # we are root: it becomes its own uid
+                for path in (settings["workdir"], settings["program"]):
+                    os.chown(path, sample_uid, sample_uid)
     except (SetupError, OSError) as error:
         os.write(2, f"sandbox setup failed: {error}\n".encode())
         os._exit(SETUP_FAILED)
     guard = json.dumps({k: settings[k] for k in ("workdir", "program", "deny_read", "role",
-                                                  "entry_point")})
+                                                  "entry_point", "sys_path")})
     if settings["role"] == "program":
         end_r, end_w = os.pipe()
         sample = spawn("program", settings["guard"], guard, [end_w], sample_uid)
@@ -627,8 +637,7 @@ def main():
     answers_r, answers_w = os.pipe()                       # solution -> tests
     tests_r, tests_w = os.pipe()                           # us -> tests: the test code
     tester = spawn("tests", settings["tester"], "", [calls_w, answers_r], tester_uid,
-                   keep_caps=not settings["real_root"], stdin=tests_r, cwd="/",
-                   site=False)
+                   keep_caps=not settings["real_root"], stdin=tests_r, cwd="/")
     spawn("solution", settings["guard"], guard, [calls_r, answers_w], sample_uid)
     for fd in (calls_r, calls_w, answers_r, answers_w, tests_r):
         os.close(fd)
@@ -641,7 +650,11 @@ def main():
     os._exit(TIMEOUT if code is None else {0: 0, SETUP_FAILED: SETUP_FAILED}.get(code, 1))
 
 
-main()
+try:
+    main()
+except BaseException as error:                              # a bug here must not look like a fail
+    os.write(2, f"sandbox launcher failed: {type(error).__name__}: {error}\n".encode())
+    os._exit(SETUP_FAILED)
 '''
 
 # %% [markdown]
@@ -665,6 +678,13 @@ def python_dirs() -> list:
     paths |= {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     real = {os.path.realpath(p) for p in paths if p and os.path.isdir(p)}
     return sorted(p for p in real if p != "/")
+
+
+def _sys_path() -> list:
+    """Where this interpreter finds modules, within its own directories (for a sample run with -S)."""
+    dirs = python_dirs()
+    return [p for p in map(os.path.realpath, filter(None, sys.path))
+            if os.path.isdir(p) and any((p + os.sep).startswith(d + os.sep) for d in dirs)]
 
 
 def minimal_env(workdir) -> dict:
@@ -744,6 +764,78 @@ finished, proc.returncode, len(before), live_group_members(proc.pid)
 # %%
 test_eq((finished, proc.returncode, len(before), live_group_members(proc.pid)), (False, -9, 3, []))
 
+# %% [markdown]
+# ## Root without namespaces: a uid of its own
+#
+# Some containers give you root but refuse `unshare` (Docker without `CAP_SYS_ADMIN`). There the launcher
+# still runs each sample as a **uid of its own** (61000 and up, the tests' process another), without
+# capabilities and under the same limits. That uid owns nothing: it cannot write your files, read a home
+# directory that is not world-readable (`/root` is mode 700), or signal your processes. With no PID namespace
+# to end it, the parent finds every process of those uids in `/proc` and kills them, and deletes whatever those
+# uids left in the machine's shared directories (`/tmp`, `/var/tmp`, `/dev/shm`). This level is weaker: the
+# network is blocked only by the guard, and other processes' command lines (not their environments) are
+# visible. It works only where `/proc` and that Python are readable by any user (Colab's `/usr/bin/python3`
+# is; a Python in `/root/.pyenv` is not, and then the sandbox refuses).
+
+# %%
+#| export
+_runs = itertools.count()
+
+
+def _uids() -> tuple:
+    """(sample uid, tests uid) for one run as root: unused ids, different for runs side by side."""
+    slot = next(_runs) % 1000
+    return 61000 + slot, 62000 + slot
+
+
+def _processes_of(uids) -> list:
+    """Live processes whose real or effective uid is one of `uids`, read from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        if {int(u) for u in fields["Uid"].split()[:2]} & set(uids) and fields["State"][1:2] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _end_uids(uids, places=("/tmp", "/var/tmp", "/dev/shm")) -> None:
+    """Kill every process of `uids` and delete their files in the machine's shared directories."""
+    for _ in range(100):                       # RLIMIT_NPROC bounds how many can appear meanwhile
+        pids = _processes_of(uids)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.01)
+    for place in places:                       # and in the world-writable directories inside them
+        _remove_owned(place, uids, depth=2)
+
+
+def _remove_owned(directory: str, uids, depth: int) -> None:
+    """Delete the entries of `directory` owned by `uids` (whole trees, links not followed)."""
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if st.st_uid in uids:
+                if stat.S_ISDIR(st.st_mode):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+            elif stat.S_ISDIR(st.st_mode) and st.st_mode & 0o002 and depth > 1:
+                _remove_owned(entry.path, uids, depth - 1)
+        except OSError:
+            pass
+
 
 # %% [markdown]
 # ## Running one program
@@ -770,36 +862,31 @@ class HumanEvalProgram(str):
 
 
 WORKDIR = "/sandbox"
-_runs = itertools.count()
 
 
-def _uids() -> tuple:
-    """(sample uid, tests uid) for one run as root: unused ids, different for runs side by side."""
-    slot = next(_runs) % 1000
-    return 61000 + slot, 62000 + slot
-
-
-def _launch(program: str, limits: SandboxLimits, confined: bool) -> SandboxResult:
-    """Run `program` once through the launcher; `confined`: in namespaces."""
-    split = isinstance(program, HumanEvalProgram)
+def _launch(program: str, limits: SandboxLimits, mode: str) -> SandboxResult:
+    """Run `program` once through the launcher; `mode`: 'namespaces', 'uid' or 'none'."""
+    split, uids = isinstance(program, HumanEvalProgram), _uids()
     with tempfile.TemporaryDirectory(prefix="neoxcourse-sandbox-") as tmp:
         host = Path(tmp)
-        workdir = WORKDIR if confined else str(host / "work")
-        if not confined:
-            (host / "work").mkdir()
+        workdir = WORKDIR if mode == "namespaces" else str(host / "work")
+        if mode != "namespaces":
+            (host / "work").mkdir(mode=0o700)
+            os.chmod(host, 0o711)                  # its uid may pass through to its directory only
         (host / "program.py").write_text(program.solution if split else program, encoding="utf-8")
         if split:
             tests = {"prompt": program.solution_prompt, "test": program.test,
                      "entry_point": program.entry_point}
+            (host / "tests.json").touch(mode=0o600)            # the solution's uid may not read it
             (host / "tests.json").write_text(json.dumps(tests), encoding="utf-8")
-        settings = {"timeout": limits.timeout, "confined": confined, "real_root": os.geteuid() == 0,
+        settings = {"timeout": limits.timeout, "mode": mode, "real_root": os.geteuid() == 0,
                     "rlimits": limits.rlimits(), "disk_bytes": limits.disk_bytes,
-                    "python": sys.executable, "python_dirs": python_dirs(),
+                    "python": sys.executable, "python_dirs": python_dirs(), "sys_path": _sys_path(),
                     "workdir": workdir, "program": f"{workdir}/program.py",
                     "deny_read": [str(Path.home())], "env": minimal_env(workdir),
                     "role": "solution" if split else "program",
                     "entry_point": program.entry_point if split else None,
-                    "guard": GUARD_SOURCE, "tester": TESTER_SOURCE, "uids": _uids()}
+                    "guard": GUARD_SOURCE, "tester": TESTER_SOURCE, "uids": uids}
         out, err = host / "stdout", host / "stderr"
         start = time.monotonic()
         with open(out, "wb") as fo, open(err, "wb") as fe:
@@ -811,6 +898,8 @@ def _launch(program: str, limits: SandboxLimits, confined: bool) -> SandboxResul
                 finished = _wait_unreaped(proc.pid, limits.timeout + 2)
             finally:
                 kill_group(proc)              # the launcher's death kills the namespace's init
+                if mode == "uid":             # no namespace: find what its uids left, by uid
+                    _end_uids(uids)
         seconds = time.monotonic() - start
         stdout, stderr = _read(out, limits.output_bytes), _read(err, limits.output_bytes)
     code = proc.returncode if finished else None
@@ -829,13 +918,10 @@ def _launch(program: str, limits: SandboxLimits, confined: bool) -> SandboxResul
 
 # %%
 #| export
-@lru_cache(maxsize=None)
-def _namespaces_work() -> str:
-    """'' if this machine can confine a sample in namespaces, else why not."""
-    if not sys.platform.startswith("linux"):
-        return f"namespaces are a Linux feature (this is {sys.platform})"
+def _probe(mode: str) -> str:
+    """'' if a test program runs correctly in `mode` here, else why not."""
     try:
-        result = _launch("print('ok')", SandboxLimits(timeout=20), confined=True)
+        result = _launch("print('ok')", SandboxLimits(timeout=20), mode)
     except SandboxUnavailable as error:
         return str(error)
     if result.passed and result.stdout.strip() == "ok":
@@ -843,10 +929,25 @@ def _namespaces_work() -> str:
     return f"a test program came back {result.status}: {result.stderr.strip()[-300:]}"
 
 
+@lru_cache(maxsize=None)
+def _namespaces_work() -> str:
+    """'' if this machine can confine a sample in namespaces, else why not."""
+    if not sys.platform.startswith("linux"):
+        return f"namespaces are a Linux feature (this is {sys.platform})"
+    return _probe("namespaces")
+
+
+@lru_cache(maxsize=None)
+def _uid_works() -> str:
+    """'' if we are root and a sample can run as a uid of its own (its Python readable), else why not."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return "not root"
+    return _probe("uid")
+
+
 def confinement(limits: SandboxLimits | None = None) -> str:
-    """'namespaces' or 'none' (only if asked for); raise SandboxUnavailable when neither applies."""
+    """'namespaces', 'uid' (root without namespaces) or 'none' (only if asked for); else raise."""
     limits = limits or SandboxLimits()
-    asked = limits.confine == "none" or os.environ.get(UNCONFINED_ENV) == "unconfined"
     if limits.confine not in ("auto", "none"):
         raise ValueError(f"SandboxLimits.confine must be 'auto' or 'none', not {limits.confine!r}")
     if limits.confine == "none":
@@ -854,25 +955,33 @@ def confinement(limits: SandboxLimits | None = None) -> str:
     why = _namespaces_work()
     if not why:
         return "namespaces"
-    if asked:
+    why_uid = _uid_works()
+    if not why_uid:
+        return "uid"
+    if os.environ.get(UNCONFINED_ENV) == "unconfined":
         return "none"
     raise SandboxUnavailable(
-        f"this machine cannot confine model-written code ({why}). Run as root, or enable user "
-        f"namespaces (sysctl kernel.unprivileged_userns_clone=1), or accept the risk: set "
-        f"{UNCONFINED_ENV}=unconfined (or SandboxLimits(confine='none')) and read chapter 08a first.")
+        f"this machine cannot confine model-written code (namespaces: {why}; a uid of its own: "
+        f"{why_uid}). Run as root, or enable user namespaces (sysctl "
+        f"kernel.unprivileged_userns_clone=1), or accept the risk: set {UNCONFINED_ENV}=unconfined "
+        f"(or SandboxLimits(confine='none')) and read chapter 08a first.")
 
 
 def sandbox_layers() -> dict:
-    """What confines a sample on this machine: namespaces (and why not), root, a uid of its own."""
-    why, root = _namespaces_work(), os.geteuid() == 0
-    return {"namespaces": not why, "why_not": why, "is_root": root, "own_uid": root and not why,
-            "unconfined_allowed": os.environ.get(UNCONFINED_ENV) == "unconfined"}
+    """How this machine confines a sample: 'namespaces', 'uid', 'none' or 'refused', and why."""
+    try:
+        mode = confinement()
+    except SandboxUnavailable:
+        mode = "refused"
+    return {"confinement": mode, "namespaces": not _namespaces_work(),
+            "why_no_namespaces": _namespaces_work(), "is_root": os.geteuid() == 0,
+            "own_uid": mode in ("namespaces", "uid") and os.geteuid() == 0}
 
 
 def run_program(program: str, limits: SandboxLimits | None = None) -> SandboxResult:
     """Run Python source `program` in the sandbox; 'passed' means it ran to the end and exited 0."""
     limits = limits or SandboxLimits()
-    return _launch(program, limits, confinement(limits) == "namespaces")
+    return _launch(program, limits, confinement(limits))
 
 
 # %%
@@ -1112,9 +1221,14 @@ self_test()
 # - only plain values cross between a completion and its tests, so a solution returning, say, a generator or
 #   a numpy array fails where the one-file program might have passed (the canonical solutions all return plain
 #   values);
-# - where the machine offers neither root nor user namespaces (some containers), nothing is confined: the
-#   sandbox refuses, and if you set `NEOXCOURSE_SANDBOX=unconfined` you get only the limits, the guard and the
-#   process group, which a hostile sample can escape.
+# - as root **without namespaces** (the "uid" level), the network is blocked only by the guard, other
+#   processes' command lines are visible, and the sample may write the machine's `/tmp` and `/dev/shm` while
+#   it runs (what its uid left there is deleted when it ends);
+# - where the machine offers neither namespaces nor root, nothing is confined: the sandbox refuses, and if
+#   you set `NEOXCOURSE_SANDBOX=unconfined` you get only the limits, the guard and the process group, which a
+#   hostile sample escapes in a line. Unconfined **as root** it is worse: a sample past the guard runs as root,
+#   and one `os.kill(-1, SIGKILL)` ends every process on the machine (this course's author did exactly that,
+#   by accident, while writing these tests). Never combine the two.
 
 # %% [markdown]
 # ## Exercise

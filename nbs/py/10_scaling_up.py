@@ -826,8 +826,9 @@ test_eq(json.loads((exported.out_dir / "export.json").read_text())["splits"]["tr
 # ### Reading a GPT-NeoX checkpoint back with `neoxcourse eval`
 #
 # GPT-NeoX saves DeepSpeed checkpoints in `save` (`global_step1000/`...). Its converter turns one into a
-# Hugging Face `GPTNeoXForCausalLM` folder; it needs the transformers GPT-NeoX pins (4.38, any 4.x up to 4.57
-# names the head as it expects):
+# Hugging Face `GPTNeoXForCausalLM` folder. Run it in GPT-NeoX's environment: it needs a transformers whose
+# GPT-NeoX head is still called `embed_out` (GPT-NeoX pins 4.38; 5.14 and later renamed it `lm_head`, and the
+# converter's `hf_model.embed_out` fails there):
 #
 # ```bash
 # python ./tools/ckpts/convert_neox_to_hf.py --input_dir /scratch/neox-t4/checkpoints/global_step3200 \
@@ -852,7 +853,13 @@ from neoxcourse.config import project_root
 from neoxcourse.evaluate import evaluate, evaluation_tokenizer, format_metrics
 from neoxcourse.model import GPTNeoX, load_pretrained, save_pretrained
 check = project_root() / "bench" / "results" / "neox_check.json"
-real = json.loads(check.read_text())["checkpoint"] if check.exists() else None
+result = json.loads(check.read_text()) if check.exists() else {}
+real = result.get("checkpoint")
+if result:
+    print(f"GPT-NeoX {result['gpt_neox_commit'][:8]} with", ", ".join(f"{k} {v}" for k, v in result["neox_environment"].items()
+                                                                if k in ("transformers", "tokenizers", "deepspeed", "wandb", "torch")))
+    print(f"NeoXArgs loaded {sum(v['ok'] for v in result['neox_args'].values())} of {len(result['neox_args'])} exports "
+          "(smoke and T4 on 1, 2 and 8 GPUs, counted by hostfile and by device count); all checks passed:", result["ok"])
 if real:
     print("GPT-NeoX's converter wrote:", real["files"], f"weights {real['saved_dtype']},",
           f"config eos_token_id {real['config_eos_token_id']}, tokenizer config:", real["tokenizer_config_special_tokens"])
