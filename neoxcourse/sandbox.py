@@ -30,14 +30,14 @@ from signal import SIGKILL
 @dataclass
 class SandboxLimits:
     """What one sample may use, and how strictly it is confined."""
-    timeout: float = 5.0                 # wall-clock seconds, then every process of the sample is killed
+    timeout: float = 5.0                 # wall-clock seconds, then every process of it is killed
     cpu_seconds: int | None = None       # RLIMIT_CPU; None: ceil(timeout) + 1
     memory_bytes: int = 1 << 30          # RLIMIT_AS (address space) of each process, 1 GiB
     file_bytes: int = 16 << 20           # RLIMIT_FSIZE: largest file it may write (stdout included)
     max_processes: int = 16              # RLIMIT_NPROC: processes (threads too) of its user
     output_bytes: int = 16 << 10         # how much of stdout / stderr we keep
-    disk_bytes: int = 32 << 20           # size of each private file system: its directory, /tmp, /dev/shm
-    confine: str = "auto"                # "auto": namespaces, else refuse; "none": you accept the risk
+    disk_bytes: int = 32 << 20           # size of each private tmpfs: its directory, /tmp, /dev/shm
+    confine: str = "auto"                # "auto": confine or refuse; "none": you accept the risk
 
     def rlimits(self) -> dict:
         """The resource limits to set, by `resource` constant name."""
@@ -63,7 +63,7 @@ class SandboxResult:
 class SandboxUnavailable(RuntimeError):
     """This machine cannot confine a sample, and nobody accepted running it unconfined."""
 
-# %% ../nbs/08a_sandbox.ipynb #549ca145
+# %% ../nbs/08a_sandbox.ipynb #7193f70f
 WIRE_SOURCE = r'''
 import builtins, json
 
@@ -205,7 +205,7 @@ else:                                                       # a solution: answer
         replies.flush()
 '''.replace("    WIRE\n", "\n".join("    " + line for line in WIRE_SOURCE.splitlines()) + "\n")
 
-# %% ../nbs/08a_sandbox.ipynb #50f5e488
+# %% ../nbs/08a_sandbox.ipynb #0330ea7b
 TESTER_SOURCE = r'''
 import json, os, sys
 try:                                                      # nobody may read this process's memory
@@ -243,7 +243,7 @@ exec(compile(payload["test"], "<test>", "exec"), namespace)
 namespace["check"](candidate)
 '''.replace("WIRE\n", WIRE_SOURCE)
 
-# %% ../nbs/08a_sandbox.ipynb #fb6a50a4
+# %% ../nbs/08a_sandbox.ipynb #6bac5151
 INIT_SOURCE = r'''
 import ctypes, json, os, signal, sys, time
 settings = json.loads(sys.argv[1])
@@ -276,7 +276,7 @@ def write(path, text):
 
 
 def enter_namespaces():
-    """New user (unless root), mount, PID, network, IPC and host-name namespaces; returns as PID 1."""
+    """New user (unless root), mount, PID, network, IPC and UTS namespaces; returns as PID 1."""
     uid, gid = os.getuid(), os.getgid()
     flags = NEWNS | NEWPID | NEWNET | NEWIPC | NEWUTS | (NEWUSER if uid != 0 else 0)
     check(libc.unshare(flags), "unshare")
@@ -284,7 +284,7 @@ def enter_namespaces():
         write("/proc/self/setgroups", "deny")
         write("/proc/self/uid_map", f"0 {uid} 1")
         write("/proc/self/gid_map", f"0 {gid} 1")
-    child = os.fork()                              # the first child of a new PID namespace is its init
+    child = os.fork()                              # its child is PID 1 of the new PID namespace
     if child:
         _, status = os.waitpid(child, 0)
         os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
@@ -336,7 +336,7 @@ def build_root(root, program, role_uid):
     try:                                                    # a /proc showing only our processes
         mount("proc", root + "/proc", "proc", NOSUID | NODEV | NOEXEC)
     except SetupError:
-        pass                                                # no /proc at all, rather than the host's
+        pass                                            # no /proc at all, rather than the host's
     with open(root + settings["program"], "wb") as f:
         f.write(program)
     os.chown(root + settings["program"], role_uid, role_uid)
@@ -355,7 +355,7 @@ def drop_privileges(uid, keep_caps):
         os.setgroups([])
         os.setresgid(uid, uid, uid)
     if not keep_caps:
-        libc.prctl(28, 0b11000011, 0, 0, 0)                 # SECBIT_NOROOT, NO_CAP_AMBIENT_RAISE, locked
+        libc.prctl(28, 0b11000011, 0, 0, 0)         # SECBIT_NOROOT, NO_CAP_AMBIENT_RAISE, locked
         for cap in range(64):
             libc.prctl(24, cap, 0, 0, 0)                   # PR_CAPBSET_DROP
         libc.prctl(47, 4, 0, 0, 0)                          # PR_CAP_AMBIENT_CLEAR_ALL
@@ -469,7 +469,7 @@ UNCONFINED_ENV = "NEOXCOURSE_SANDBOX"           # =unconfined: run samples witho
 
 
 def python_dirs() -> list:
-    """The directories this interpreter and its packages live in (the sample sees them read-only)."""
+    """The directories this interpreter and its packages live in (a sample sees them read-only)."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix,
              os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}
     paths |= {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
@@ -478,7 +478,7 @@ def python_dirs() -> list:
 
 
 def _sys_path() -> list:
-    """Where this interpreter finds modules, within its own directories (for a sample run with -S)."""
+    """Where this interpreter finds modules, in its own directories (for a sample run with -S)."""
     dirs = python_dirs()
     return [p for p in map(os.path.realpath, filter(None, sys.path))
             if os.path.isdir(p) and any((p + os.sep).startswith(d + os.sep) for d in dirs)]
@@ -528,7 +528,7 @@ def live_group_members(pgid: int) -> list:
             members.append(int(entry.name))
     return members
 
-# %% ../nbs/08a_sandbox.ipynb #18f4e6d6
+# %% ../nbs/08a_sandbox.ipynb #c4ec7399
 _runs = itertools.count()
 
 
@@ -543,7 +543,8 @@ def _processes_of(uids) -> list:
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            fields = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines())
+            lines = (entry / "status").read_text().splitlines()
+            fields = dict(line.split(":", 1) for line in lines)
         except (OSError, ValueError):
             continue
         if {int(u) for u in fields["Uid"].split()[:2]} & set(uids) and fields["State"][1:2] != "Z":
@@ -643,7 +644,8 @@ def _launch(program: str, limits: SandboxLimits, mode: str) -> SandboxResult:
         stdout, stderr = _read(out, limits.output_bytes), _read(err, limits.output_bytes)
     code = proc.returncode if finished else None
     if code == 125:
-        raise SandboxUnavailable(f"the sandbox could not start a sample here: {stderr.strip()[-300:]}")
+        raise SandboxUnavailable(f"the sandbox could not start a sample here: "
+                                 f"{stderr.strip()[-300:]}")
     status = {0: "passed", 124: "timeout", None: "timeout"}.get(code, "failed")
     return SandboxResult(status, code, stdout, stderr, seconds)
 
@@ -669,7 +671,7 @@ def _namespaces_work() -> str:
 
 @lru_cache(maxsize=None)
 def _uid_works() -> str:
-    """'' if we are root and a sample can run as a uid of its own (its Python readable), else why not."""
+    """'' if we are root and a sample can run as a uid of its own here, else why not."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return "not root"
     return _probe("uid")
