@@ -741,6 +741,7 @@ def test_a_fork_bomb_next_to_an_honest_sample_does_not_fail_it():
 
 def test_without_namespaces_it_refuses_unless_asked(monkeypatch):
     monkeypatch.setattr(sandbox, "_namespaces_work", lambda: "unshare: Operation not permitted")
+    monkeypatch.setattr(sandbox, "_uid_works", lambda: "not root")
     monkeypatch.delenv(sandbox.UNCONFINED_ENV, raising=False)
     with pytest.raises(SandboxUnavailable, match="cannot confine model-written code.*NEOXCOURSE_SANDBOX"):
         run_program("print(1)", FAST)
