@@ -368,6 +368,8 @@ def export_neox(cfg, out_dir, unsupported: str = "error", prepared=None, num_gpu
     config_path.write_text(f"# GPT-NeoX config exported by neoxcourse from {cfg.path or 'a config'}\n"
                            f"# train on {config['num_gpus']} GPU(s), from a GPT-NeoX checkout: "
                            f"{launch_command(config_path, config['num_gpus'])}\n"
+                           f"# beside GPT-NeoX's requirements: pip install 'wandb<0.28' (deepy.py calls "
+                           f"wandb.util.generate_id); its checkpoint converter needs transformers <= 5.13\n"
                            + yaml.safe_dump(config, sort_keys=False, default_flow_style=None))
     (out / "export.json").write_text(json.dumps({"source_config": str(cfg.path), "data": str(prepared.out_dir),
                                                  "splits": splits, "notes": notes}, indent=1))

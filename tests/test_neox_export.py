@@ -98,6 +98,7 @@ def test_every_exported_key_is_a_gpt_neox_key(exported):
     assert written["train_batch_size"] == 8 and written["train_micro_batch_size_per_gpu"] == 4
     assert written["gradient_accumulation_steps"] == 2 and written["num_gpus"] == 1      # 8 = 4 x 2 x 1 GPU
     assert f"CUDA_VISIBLE_DEVICES=0 python ./deepy.py train.py {ex.config}" in ex.config.read_text()
+    assert "pip install 'wandb<0.28'" in ex.config.read_text()      # what deepy.py needs beside GPT-NeoX
 
 
 def neox_derived_batch(d: dict, gpus: int) -> tuple:

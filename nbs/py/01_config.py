@@ -38,6 +38,7 @@ overrides = {}      # GPT-NeoX keys, dotted for nested ones, e.g. {"train-iters"
 import csv
 import dataclasses
 import difflib
+import os
 import re
 import warnings
 from dataclasses import dataclass, field, fields
@@ -240,10 +241,11 @@ class TrainingConfig:
     load: str | None = None
     checkpoint_factor: int | None = None
     keep_last_n_checkpoints: int | None = None
-    compile: bool = False
+    compile: bool | None = None         # None: the fast path (compiled, multi-tensor) on a GPU only
     device: str = "auto"
     find_micro_batch: bool = False
     max_skipped_steps: int = 10         # consecutive non-finite losses before the run stops
+    time_budget_minutes: float | None = None  # set: train-iters is sized so the run ends in this time
 
     def gradient_accumulation_steps(self, world_size: int = 1) -> int:
         "Micro-batches each process accumulates so that micro x steps x world_size = global batch."
@@ -358,10 +360,16 @@ class Config:
     root: Path = field(default_factory=Path.cwd)
 
     def resolve(self, p: str | Path) -> Path:
-        "A path from the config: absolute as written, else relative to the project root."
+        "A path from the config: absolute as written, else relative to the project root (see `SCRATCH_ENV`)."
         p = Path(p).expanduser()
-        return p if p.is_absolute() else self.root / p
+        if p.is_absolute(): return p
+        scratch = os.environ.get(SCRATCH_ENV)
+        if scratch and p.parts and p.parts[0] == "checkpoints": return Path(scratch).joinpath(*p.parts[1:])
+        return self.root / p
 
+# Tests and CI set this to a temporary folder: every `checkpoints/...` path of every config (and the W&B runs
+# written next to the checkpoints) then lands there, never in the learner's own checkpoints/ folder.
+SCRATCH_ENV = "NEOXCOURSE_CHECKPOINTS"
 
 # %% [markdown]
 # ## From file keys to fields
@@ -714,7 +722,7 @@ RANGES = {  # (section, field) -> the interval its value must lie in; a tuple's 
     ("training", "seed"): "[0, 4294967296)", ("training", "eval_interval"): "[1, inf)",
     ("training", "eval_iters"): "[0, inf)", ("training", "log_interval"): "[1, inf)",
     ("training", "checkpoint_factor"): "[0, inf)", ("training", "keep_last_n_checkpoints"): "[1, inf)",
-    ("training", "max_skipped_steps"): "[1, inf)",
+    ("training", "max_skipped_steps"): "[1, inf)", ("training", "time_budget_minutes"): "(0, inf)",
     ("optimizer", "lr"): "[0, inf)", ("optimizer", "betas"): "[0, 1)", ("optimizer", "eps"): "(0, 1)",
     ("optimizer", "weight_decay"): "[0, inf)",
     ("schedule", "warmup"): "[0, 1)", ("schedule", "min_lr"): "[0, inf)", ("schedule", "lr_decay_iters"): "[1, inf)",
@@ -1018,6 +1026,18 @@ def default_config_path() -> Path:
     print(f"Using {path} ({'a GPU is present' if name == 't4.yml' else 'no GPU: the tiny smoke config'})")
     return path
 
+
+# %%
+_c = load_config(text="save: checkpoints/mine", root="/course")
+test_eq(_c.resolve(_c.training.save), Path("/course/checkpoints/mine"))
+_before = os.environ.pop(SCRATCH_ENV, None)
+try:
+    os.environ[SCRATCH_ENV] = "/tmp/test-scratch"                # what tests/conftest.py and `make nbtest` set
+    test_eq(_c.resolve(_c.training.save), Path("/tmp/test-scratch/mine"))
+    test_eq(_c.resolve("data"), Path("/course/data"))           # only checkpoints/ moves
+finally:
+    os.environ.pop(SCRATCH_ENV, None)
+    if _before is not None: os.environ[SCRATCH_ENV] = _before
 
 # %% [markdown]
 # Every default lives in one place, the dataclasses: a key the file leaves out keeps its field's default,

@@ -240,6 +240,32 @@ test_eq(sample_origins(list("abc"), None), list("abc"))
 
 # %%
 #| export
+def _glob_regex(pattern: str) -> re.Pattern:
+    "A glob (`*` within a folder, `**/` any folders, `?`, `[...]`) as a regular expression over '/' paths."
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i): out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i): out, i = out + ".*", i + 2
+        elif pattern[i] == "*": out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?": out, i = out + "[^/]", i + 1
+        elif pattern[i] == "[" and "]" in pattern[i + 1:]:
+            j = pattern.index("]", i + 1); out, i = out + pattern[i:j + 1].replace("[!", "[^"), j + 1
+        else: out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out + r"\Z")
+
+def walk_files(base: Path, max_dirs: int = 100_000):
+    "Every file below `base`, following folder symlinks once each: a symlink loop is walked one time, not forever."
+    seen = set()
+    for top, dirs, files in os.walk(base, followlinks=True):
+        st = os.stat(top)
+        if (st.st_dev, st.st_ino) in seen: dirs[:] = []; continue
+        seen.add((st.st_dev, st.st_ino))
+        if len(seen) > max_dirs:
+            raise DataError(f"local source: more than {max_dirs:,} folders below {base}; point "
+                            f"neoxcourse.data.path at the folder that holds the code")
+        dirs.sort()
+        for f in sorted(files): yield Path(top) / f
+
 def list_local(path: str | os.PathLike) -> list[tuple[Path, str]]:
     "`(path, origin)` for a folder (all `.py` below it), one file, or a glob pattern."
     text = str(path)
@@ -247,9 +273,10 @@ def list_local(path: str | os.PathLike) -> list[tuple[Path, str]]:
     if any(ch in text for ch in "*?["):
         base = Path(re.split(r"[*?\[]", text)[0] or ".").expanduser()
         base = base if base.is_dir() else base.parent
-        matches = sorted(Path(m) for m in glob.glob(str(p), recursive=True) if Path(m).is_file())
+        rx = _glob_regex(str(p))
+        matches = sorted({m for m in walk_files(base) if rx.match(str(m)) and m.is_file()})
     elif p.is_dir():
-        base, matches = p, sorted(p.rglob("*.py"))
+        base, matches = p, sorted({m for m in walk_files(p) if m.suffix == ".py" and m.is_file()})
     elif p.is_file():
         base, matches = p.parent, [p]
     else:
@@ -327,6 +354,15 @@ with tempfile.TemporaryDirectory() as d:
     test_eq([o for _, o in list_local(d)], ["local/b.py", "local/pkg/a.py"])
     test_eq([o for _, o in list_local(f"{d}/**/a.py")], ["local/pkg/a.py"])
     test_fail(lambda: list_local(f"{d}/nope"), contains="does not exist")
+
+# %%
+with tempfile.TemporaryDirectory() as d:   # a symlink loop (pkg/loop -> ..) is walked once, not forever
+    (Path(d) / "pkg").mkdir(); (Path(d) / "pkg" / "a.py").write_text("a = 1\n")
+    os.symlink("..", Path(d) / "pkg" / "loop")
+    test_eq([o for _, o in list_local(d)], ["local/pkg/a.py"])
+    test_eq([o for _, o in list_local(f"{d}/**/*.py")], ["local/pkg/a.py"])
+    test_eq([o for _, o in list_local(f"{d}/*/*.py")], ["local/pkg/a.py"])
+    test_eq(list_local(f"{d}/*.py"), [])
 
 
 # %% [markdown]
@@ -959,6 +995,11 @@ def build_corpus(data_cfg, root: str | os.PathLike | None = None,
         d.split = s
     report.seconds = time.perf_counter() - t0
     train, val = [d for d in docs if d.split == "train"], [d for d in docs if d.split == "val"]
+    if not train or not val:
+        raise DataError(f"only {len(docs)} file(s) left after cleaning (source {data_cfg.source!r}"
+                        f"{', path ' + repr(data_cfg.path) if data_cfg.path else ''}), so the "
+                        f"{'validation' if not val else 'training'} split is empty: the split is by file. Point "
+                        f"neoxcourse.data.path at a folder with more .py files (dozens at least)")
     return Corpus(train, val, report)
 
 
@@ -1016,6 +1057,8 @@ with tempfile.TemporaryDirectory() as d:
     (d / "sub").mkdir()
     test_fail(lambda: build_corpus(dataclasses.replace(planted_cfg, path=str(d / "sub"))),
               contains="produced no files")
+    one = dataclasses.replace(planted_cfg, path=str(d / "other.py"))   # one file: no validation split possible
+    test_fail(lambda: build_corpus(one), contains="only 1 file(s) left after cleaning")
 
 
 # %% [markdown]

@@ -311,7 +311,26 @@ def load_tokenizer(cfg_or_dir):
         raise DataError(f"no tokenizer in {path}: train one with `neoxcourse tokenizer train "
                         f"CONFIG` (or train_tokenizer(cfg)), or point neoxcourse.tokenizer.path at "
                         f"a folder holding tokenizer.json.")
-    return AutoTokenizer.from_pretrained(str(path))
+    retrain = "retrain it with `neoxcourse tokenizer train CONFIG` or copy a good tokenizer.json there"
+    try: spec = json.loads((path / "tokenizer.json").read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise DataError(f"{path / 'tokenizer.json'} is not a tokenizer file (not valid UTF-8 JSON: truncated or "
+                        f"damaged? {type(e).__name__}); {retrain}") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("model"), dict):
+        raise DataError(f"{path / 'tokenizer.json'} is JSON but not a Hugging Face tokenizer (no 'model' "
+                        f"section); {retrain}")
+    try: return AutoTokenizer.from_pretrained(str(path))
+    except Exception as e:   # whatever the tokenizers library rejects, said in one line
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise DataError(f"{path}: the tokenizer files cannot be loaded ({first}); {retrain}") from None
+
+def check_vocab_match(model_vocab: int, tokenizer, source: str = "the model") -> None:
+    "Refuse a tokenizer whose vocabulary does not fit the model's embedding: ids past its end, or a model far larger."
+    n = len(tokenizer)
+    if n > model_vocab or model_vocab - n > max(128, model_vocab // 100):   # padding: up to a multiple of 128
+        raise DataError(f"{source} has a vocabulary of {model_vocab:,} tokens but the tokenizer has {n:,}: they "
+                        f"were not trained together, so every number would be wrong; use the tokenizer the model "
+                        f"was trained with (its checkpoint's config.yml names it)")
 
 
 # %%
@@ -326,6 +345,17 @@ type(hf).__name__, len(hf), hf.eos_token_id, hf.pad_token_id, files
 test_eq((len(hf), hf.eos_token_id, hf.pad_token_id), (cfg.tokenizer.vocab_size, 0, 1))
 test_eq([hf.decode(hf.encode(t)) for t in tricky], tricky)
 test_fail(lambda: load_tokenizer(scratch / "nothing-here"), contains="neoxcourse tokenizer train")
+# damaged tokenizer files: one line each, naming the file and what to do
+for name, data, says in [("truncated", (saved / "tokenizer.json").read_bytes()[:5000], "not valid UTF-8 JSON"),
+                         ("random", bytes(range(256)) * 4, "not valid UTF-8 JSON"),
+                         ("empty-object", b"{}", "not a Hugging Face tokenizer")]:
+    bad = scratch / f"bad-{name}"; bad.mkdir(parents=True, exist_ok=True)
+    (bad / "tokenizer.json").write_bytes(data)
+    test_fail(lambda: load_tokenizer(bad), contains=says)
+# a tokenizer must fit the model's embedding: padding up to a multiple of 128 is fine, other sizes are not
+check_vocab_match(-(-len(hf) // 128) * 128, hf)
+test_fail(lambda: check_vocab_match(1024, hf), contains="vocabulary of 1,024 tokens but the tokenizer has 8,192")
+test_fail(lambda: check_vocab_match(4 * len(hf), hf), contains="were not trained together")
 
 # %%
 # merges written as "a b" strings, and the file reads back to the same ids and merges as the trained one

@@ -177,38 +177,77 @@ def _stop_fn(stop):
 GENERATION_ATTENTION = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
+def _sample_rows(logits, temperature, top_k, top_p, generator):
+    "sample_next for (B, V); `generator` may be a list of B generators: rows sharing one draw together."
+    if not isinstance(generator, (list, tuple)):
+        return sample_next(logits, temperature, top_k, top_p, generator)
+    out, i = [], 0
+    while i < len(generator):  # consecutive rows with the same generator: one call, as if alone
+        j = i + 1
+        while j < len(generator) and generator[j] is generator[i]: j += 1
+        out.append(sample_next(logits[i:j], temperature, top_k, top_p, generator[i]))
+        i = j
+    return torch.cat(out)
+
+
+def _first_token_mask(first_token_ids, logits):
+    "0 where a row's first token is allowed, -inf elsewhere (B, V); one tensor for all rows, or one per row."
+    allowed = torch.full_like(logits, float("-inf"))
+    rows = first_token_ids if isinstance(first_token_ids, (list, tuple)) else [first_token_ids] * len(logits)
+    for b, ids in enumerate(rows):
+        if ids is None: allowed[b] = 0.0
+        else: allowed[b, ids.to(logits.device)] = 0.0
+    return allowed
+
+
+GENERATION_ATTENTION = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+
+
 @torch.no_grad()
 @sdpa_kernel(GENERATION_ATTENTION)  # no cuDNN attention: it re-plans for every new sequence length
 def generate(model, tokens, max_new_tokens, temperature=0.0, top_k=None, top_p=None, stop=None,
-             use_cache=True, pad_token_id=0, generator=None, first_token_ids=None):
-    "Extend tokens (B, T) by up to max_new_tokens (B, T + n); a row ends when stop(its new ids)."
+             use_cache=True, pad_token_id=0, generator=None, first_token_ids=None, padding=None):
+    """Extend tokens (B, T) by up to max_new_tokens (B, T + n); a row ends when stop(its new ids).
+
+    `stop` may be a list of B callables (one a row), `generator` a list of B generators, `first_token_ids` a
+    list of B tensors or None, and `padding` (B,) the left padding of each row (see `left_pad`)."""
     model.eval()
     tokens = tokens.to(model.lm_head.weight.device)
     B, T = tokens.shape
     limit = model.config.max_position_embeddings
     if T >= limit:
         raise ValueError(f"a prompt of {T} tokens leaves no room: max_position_embeddings {limit}")
+    if padding is not None and not use_cache:
+        raise ValueError("left-padded prompts (padding=...) need the KV cache: use_cache=True")
     max_new_tokens = min(max_new_tokens, limit - T)  # positions past the limit do not exist
-    stop, done, new = _stop_fn(stop), [False] * B, [[] for _ in range(B)]
-    cache = model.new_cache(B, T + max_new_tokens) if use_cache else None
+    rows_own = isinstance(stop, (list, tuple)) and len(stop) > 0 and all(callable(s) for s in stop)
+    stops = list(stop) if rows_own else [_stop_fn(stop)] * B  # one stop test a row, or one for all
+    done, new = [False] * B, [[] for _ in range(B)]
+    cache = model.new_cache(B, T + max_new_tokens, padding) if use_cache else None
     inputs = tokens  # 1. prefill: the whole prompt
-    for _ in range(max_new_tokens):
+    for step in range(max_new_tokens):
         logits = model(inputs, cache)[:, -1]  # (B, V): the last position predicts the next token
-        if first_token_ids is not None and not new[0]:  # token healing (below): limit the first
-            allowed = torch.full_like(logits, float("-inf"))
-            allowed[:, first_token_ids.to(logits.device)] = 0.0
-            logits = logits + allowed
-        nxt = sample_next(logits, temperature, top_k, top_p, generator)  # (B,)
+        if first_token_ids is not None and step == 0:  # token healing (below): limit the first
+            logits = logits + _first_token_mask(first_token_ids, logits)
+        nxt = _sample_rows(logits, temperature, top_k, top_p, generator)  # (B,)
         nxt = nxt.masked_fill(torch.tensor(done, device=nxt.device), pad_token_id)
-        for i in range(B):  # 2. per-row stopping
+        for i, t in enumerate(nxt.tolist()):  # 2. per-row stopping (one copy to the CPU a step)
             if not done[i]:
-                new[i].append(int(nxt[i]))
-                done[i] = stop(new[i])
+                new[i].append(t)
+                done[i] = stops[i](new[i])
         tokens = torch.cat([tokens, nxt[:, None]], dim=1)  # (B, T + n)
         inputs = nxt[:, None] if use_cache else tokens  # 3. with a cache, only the newest token
         if all(done):
             break
     return tokens
+
+
+def left_pad(rows, pad_token_id=0):
+    "Prompts of different lengths as one batch: (tokens (B, T) padded on the left, padding (B,))."
+    T = max(len(r) for r in rows)
+    tokens = torch.tensor([[pad_token_id] * (T - len(r)) + list(r) for r in rows])
+    return tokens, torch.tensor([T - len(r) for r in rows])
+
 
 
 # %% [markdown]
@@ -243,6 +282,30 @@ test_eq(out[1], cached[1])  # the other row goes on
 test_eq(generate(model, prompt[:1], 10_000).shape[1], model_cfg.max_position_embeddings)
 full = torch.zeros(1, model_cfg.max_position_embeddings, dtype=torch.long)
 test_fail(lambda: generate(model, full, 5), contains="leaves no room")
+
+# %% [markdown]
+# ### Many prompts at once: left padding
+#
+# Evaluation completes hundreds of prompts. One at a time, a GPU spends each step launching kernels for a
+# single row; a batch of 32 rows costs about the same time per step. Prompts have different lengths, so we pad
+# them **on the left** (every row's last token then sits in the last column, where the next token is read) and
+# give the model two facts per row through the cache: how many positions are padding, which the attention mask
+# hides from every query, and where the row's text starts, so its rotary positions count from 0 as they would
+# alone. The test: greedy decoding of prompts of different lengths in one batch gives, row by row, exactly the
+# tokens each prompt gets by itself.
+
+# %%
+torch.manual_seed(0)
+lengths = [3, 9, 1, 6]
+rows = [torch.randint(1, model_cfg.vocab_size, (n,)).tolist() for n in lengths]
+batch, padding = left_pad(rows)
+print(batch.shape, padding.tolist())      # (4, 9): each row padded to the longest prompt
+out = generate(model, batch, 12, padding=padding)
+for b, row in enumerate(rows):
+    alone = generate(model, torch.tensor([row]), 12)[0, len(row):]   # (12,): the prompt by itself
+    test_eq(out[b, batch.shape[1]:].tolist(), alone.tolist())
+test_eq(padding.tolist(), [6, 0, 8, 3])
+test_fail(lambda: generate(model, batch, 2, padding=padding, use_cache=False), contains="use_cache=True")
 
 
 # %% [markdown]

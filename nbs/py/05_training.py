@@ -485,6 +485,9 @@ class TrainResult:
     gradient_accumulation_steps: int = 0
     elapsed: float = 0.0
     interrupted: bool = False
+    train_iters: int = 0                             # the run's end: the config's, or the time budget's
+    train_iters_reason: str = ""
+    compile_seconds: float | None = None             # first step's extra time (compilation), fast path only
 
     def __str__(self) -> str:
         "One paragraph for people (the dataclass repr keeps every loss)."
@@ -516,11 +519,8 @@ def _oom_message(cfg, micro: int, precision: str, device_bytes: int, world_size:
             f"--set training.find_micro_batch=true.")
 
 def _no_resume_message(load_dir, model) -> str:
-    "Why `--resume` cannot continue: no checkpoint at all, or why the newest one is refused (e.g. another architecture)."
+    "Why `--resume` cannot continue the checkpoints in `load_dir`: the newest one's reason (e.g. another architecture)."
     found = list_checkpoints(load_dir)
-    if not found:
-        return (f"--resume: no checkpoint in {load_dir}; check `save`/`load`, or train without --resume to start "
-                f"from scratch")
     why = verify_checkpoint(found[-1], model)
     return (f"--resume: none of the {len(found)} checkpoint(s) in {load_dir} can be continued (the newest, "
             f"{found[-1].name}: {why}); fix the config to match {found[-1] / 'config.yml'}, or train without "
@@ -537,13 +537,102 @@ def _nan_message(cfg, step: int, n: int, precision: str) -> str:
 
 
 # %% [markdown]
+# ### Runs sized by the clock, and resumes that say what they do
+#
+# A Colab hour is a budget of *time*, not of iterations, and no one knows in advance how fast a learner's GPU
+# is. With `neoxcourse.training.time_budget_minutes` set (`--set training.time_budget_minutes=60`), the loop
+# times its first steps, one evaluation and one checkpoint, then sets train-iters so that the rest of the
+# budget covers the remaining steps with their share of evaluations and checkpoints, the final evaluation and
+# checkpoint, and a 5% margin; the schedule then decays to that end. The checkpoint keeps the budget's time
+# used and its end, so a resumed run continues the same schedule to the same end. (The timed first steps run
+# the warmup of the config's train-iters; sizing may shorten the warmup after them.)
+#
+# Resuming also checks the plan: a checkpoint records the train-iters its schedule was built for. A different
+# value stretches the schedule, and the learning rate jumps; the loop says by how much and which key keeps the
+# old schedule. A run that already reached its end has nothing to do, and says so without opening a W&B run.
+
+# %%
+#| export
+CALIBRATION_STEPS = 5      # steps timed (after the first, which compiles and warms up) before sizing a run
+BUDGET_MARGIN = 0.05       # share of the budget held back for the run's own jitter
+
+@dataclass
+class TimeBudget:
+    "A run sized by the clock: the seconds it may take, what earlier sessions used, the end it chose and why."
+    seconds: float
+    used_before: float = 0.0
+    train_iters: int | None = None
+    reason: str = ""
+
+    def left(self, session_start: float) -> float:
+        "Seconds of the budget still unused."
+        return self.seconds - self.used_before - (time.perf_counter() - session_start)
+
+    def size(self, step: int, step_s: float, eval_s: float, save_s: float, t, session_start: float) -> int:
+        "The last iteration that fits: the rest of the budget over one iteration's cost (its share of evaluations and checkpoints), after the final evaluation and checkpoint."
+        per_iteration = step_s + eval_s / t.eval_interval + (save_s / t.checkpoint_factor if t.checkpoint_factor else 0)
+        spare = self.left(session_start) - eval_s - save_s - BUDGET_MARGIN * self.seconds
+        self.train_iters = step + max(int(spare // per_iteration), 0)
+        self.reason = (f"time budget {self.seconds / 60:g} min: {step_s:.3g} s an iteration, {eval_s:.3g} s an "
+                       f"evaluation, {save_s:.3g} s a checkpoint, {self.left(session_start):.0f} s left -> "
+                       f"train-iters {self.train_iters} (the config said {t.train_iters}); the schedule now decays "
+                       f"to iteration {self.train_iters}")
+        return self.train_iters
+
+    def state(self, session_start: float) -> dict:
+        "What a checkpoint keeps, so that a resumed run continues the same budget to the same end."
+        used = self.seconds - self.left(session_start)
+        return {"seconds": self.seconds, "used_seconds": used, "train_iters": self.train_iters, "reason": self.reason}
+
+    def resume(self, saved: dict | None, main: bool = True) -> None:
+        "Continue a checkpoint's budget: its time used counts, its end stays (the schedule stays continuous)."
+        if not saved: return
+        self.used_before, self.train_iters, self.reason = saved["used_seconds"], saved["train_iters"], saved["reason"]
+        if main: print(f"time budget: {self.used_before / 60:.1f} of {self.seconds / 60:g} min used; "
+                       f"continuing to iteration {self.train_iters}")
+
+def resumed_train_iters(cfg, state: dict, step: int, main: bool = True) -> int:
+    "train-iters of a resumed run: the budget's end under a time budget; a changed train-iters said aloud."
+    t, saved = cfg.training, state.get("train_iters")
+    if saved is None: return t.train_iters                      # a checkpoint older than this record
+    if t.time_budget_minutes and (state.get("time_budget") or {}).get("train_iters"): return saved
+    if saved != t.train_iters and step < t.train_iters and main:
+        lr = cfg.optimizer.lr
+        old, new = (build_schedule(cfg.schedule, n, lr)(step) for n in (saved, t.train_iters))
+        warnings.warn(f"train-iters is {t.train_iters}, but the checkpoint's run was planned for {saved}: the "
+                      f"schedule is stretched to end at {t.train_iters}, so the learning rate at iteration {step} "
+                      f"goes from {old:.3g} to {new:.3g}, then decays to iteration {t.train_iters}. To keep the "
+                      f"original schedule, resume with --set train-iters={saved}.", stacklevel=2)
+    return t.train_iters
+
+def _finished_message(path, step: int, train_iters: int) -> str:
+    return (f"{path} ends a finished run (iteration {step}, train-iters {train_iters}): nothing left to do, "
+            f"no W&B run opened. To train on, raise train-iters (--set train-iters={2 * train_iters}); the "
+            f"schedule then stretches to the new end, and training says how.")
+
+
+
+# %%
+from types import SimpleNamespace
+b = TimeBudget(600.0)                                   # ten minutes
+start = time.perf_counter() - 99.5                      # 99.5 s of this session used already
+t_cfg = SimpleNamespace(eval_interval=50, checkpoint_factor=100, train_iters=1000)
+end = b.size(6, 1.0, 10.0, 5.0, t_cfg, start)           # 1 s a step, 10 s an eval, 5 s a checkpoint
+# (500 s - 15 s final eval and checkpoint - 30 s margin) / (1 + 10/50 + 5/100) s = 364 more iterations
+test_eq(end, 6 + 364)
+test_eq(b.state(start)["train_iters"], 370)
+resumed = TimeBudget(600.0); resumed.resume(b.state(start), main=False)
+test_eq((resumed.train_iters, round(resumed.used_before)), (370, 100))
+
+
+# %% [markdown]
 # `train` follows the numbered steps in its comments: 1-2 processes and data, 3-5 the model, the micro-batch, the optimizer and the schedule, 6 resuming, 7 the wrappers (DDP, `torch.compile`), 8 the loop itself, one optimizer step per iteration.
 
 # %%
 #| export
 def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
     "Train the GPT-NeoX of `cfg`; with `resume`, continue from the newest good checkpoint in `save`."
-    t = cfg.training
+    t, session_start = cfg.training, time.perf_counter()
     # 1. processes, device, precision
     ddp = init_distributed(t.device)
     device = choose_device(t.device, ddp.local_rank)
@@ -560,9 +649,13 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
     micro = choose_micro_batch(cfg, model, device, precision, ddp.world_size)
     n_micro = t.global_batch_size // micro        # micro-batches in a global batch, over all ranks
     accum = n_micro // ddp.world_size
+    fast = t.compile if t.compile is not None else device.type == "cuda"  # compiled + multi-tensor: GPU
     # 5. optimizer (no weight decay on norms and biases), schedule, loss scaler, data sampler
-    optimizer = build_optimizer(param_groups(model, cfg.optimizer.weight_decay), cfg.optimizer)
-    schedule = build_schedule(cfg.schedule, t.train_iters, cfg.optimizer.lr)
+    optimizer = build_optimizer(param_groups(model, cfg.optimizer.weight_decay), cfg.optimizer, foreach=fast)
+    train_iters = t.train_iters                   # a time budget (section 9) may set it after a few steps
+    schedule = build_schedule(cfg.schedule, train_iters, cfg.optimizer.lr)
+    budget = TimeBudget(t.time_budget_minutes * 60) if t.time_budget_minutes else None
+    if budget is not None: train_iters = max(train_iters, CALIBRATION_STEPS + 2)  # room to time the steps
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     sampler = BatchSampler(data.train_path, micro, cfg.model.seq_length, t.seed)
     # 6. resume: weights, optimizer, scaler, RNG, data position, counters, W&B run id
@@ -573,7 +666,8 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
     load_dir = cfg.resolve(t.load) if t.load else save_dir
     if ddp.main: check_writable(save_dir)     # a read-only folder or a file in the way stops here, not at step 1000
     path = latest_checkpoint(load_dir, model) if resume else None
-    if resume and path is None: raise TrainingError(_no_resume_message(load_dir, model))
+    if resume and path is None and list_checkpoints(load_dir):   # checkpoints there, none usable: stop, lose nothing
+        raise TrainingError(_no_resume_message(load_dir, model))
     if path is not None:
         state = load_checkpoint(path, model, optimizer, scaler)
         step = last_saved = state["step"]
@@ -581,7 +675,16 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
         sampler.load_state_dict(state["sampler"])
         res.tokens_seen, res.skipped_steps = state.get("tokens_seen", 0), state.get("skipped_steps", 0)
         if ddp.main: print(f"resuming from {path} (iteration {step})")
+        train_iters = resumed_train_iters(cfg, state, step, ddp.main)   # says so when the schedule changes
+        schedule = build_schedule(cfg.schedule, train_iters, cfg.optimizer.lr)
+        if budget is not None: budget.resume(state.get("time_budget"), ddp.main)
+        if step >= train_iters:                   # a finished run: nothing to train, no W&B run to open
+            if ddp.main: print(_finished_message(path, step, train_iters))
+            res.train_iters = train_iters
+            ddp.close()
+            return res
     else:
+        if resume and ddp.main: print(f"no checkpoint in {load_dir} yet: starting from scratch.")
         if ddp.main: move_aside(save_dir)
         ddp.barrier()
     tracker = start_tracking(cfg, save_dir, run_id=state.get("wandb_run_id"), rank=ddp.rank)
@@ -592,14 +695,18 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
     net = model
     if ddp.world_size > 1:
         net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    if t.compile: net = torch.compile(net)
+    loss_fn = None
+    if fast:  # model and loss in one compiled graph; CUDA graphs when a step is one micro-batch on one GPU
+        mode = "reduce-overhead" if device.type == "cuda" and accum == 1 and ddp.world_size == 1 else None
+        loss_fn = torch.compile(lambda x, y: lm_loss(net(x), y), mode=mode)
     # 8. the loop
     tokens_per_step = t.global_batch_size * cfg.model.seq_length
     fpt, peak = flops_per_token(cfg.model), peak_flops(device_name(device), precision)
     snapshot = {"rng": rng_state(), "sampler": sampler.state_dict()}  # the state at the last step boundary
     bad_in_row, lr, step_time, done = 0, 0.0, 0.0, 0  # done: steps taken in this session
+    first_step, last_eval, times = 0.0, None, []
     if device.type == "cuda": torch.cuda.reset_peak_memory_stats(device)
-    bar = tqdm(total=t.train_iters, initial=step, disable=not ddp.main, desc="train", dynamic_ncols=True)
+    bar = tqdm(total=train_iters, initial=step, disable=not ddp.main, desc="train", dynamic_ncols=True)
     start = time.perf_counter()
 
     def save(at: int):
@@ -608,21 +715,22 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
             state = {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
                      "schedule": {"iteration": at, "lr": lr}, **snapshot, "wandb_run_id": tracker.id,
                      "tokens_seen": res.tokens_seen, "skipped_steps": res.skipped_steps,
-                     "micro_batch_size": micro, "world_size": ddp.world_size}
+                     "micro_batch_size": micro, "world_size": ddp.world_size, "train_iters": train_iters,
+                     "time_budget": budget.state(session_start) if budget else None}
             # a save that fails stops the run (CheckpointError): training on would lose every step after it
             res.checkpoint = save_checkpoint(save_dir, at, model, state, cfg, t.keep_last_n_checkpoints)
             if cfg.wandb.log_checkpoints: tracker.log_checkpoint(res.checkpoint, at)
         last_saved = at
 
     try:
-        while step < t.train_iters:
+        while step < train_iters:
             tic = time.perf_counter()
             # a. learning rate of this step: the schedule gives it, every group takes it
             lr = schedule(step)
             for group in optimizer.param_groups: group["lr"] = lr
             # b. one training step over this rank's share of the global batch (section 2)
             out = train_step(net, optimizer, scaler, my_share(sampler, n_micro, ddp, device), precision,
-                             t.gradient_clipping)
+                             t.gradient_clipping, loss_fn)
             loss = out.loss
             if ddp.world_size > 1:
                 dist.all_reduce(loss); loss = loss / ddp.world_size
@@ -636,6 +744,10 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
             snapshot = {"rng": rng_state(), "sampler": sampler.state_dict()}
             step, done = step + 1, done + 1
             step_time += time.perf_counter() - tic
+            times.append(time.perf_counter() - tic)
+            if done == 1:
+                first_step = times[0]
+                if fast and ddp.main: print(f"first step {first_step:.1f} s (compiling the model and loss)")
             res.iterations, res.losses[step] = step, loss
             res.tokens_seen += tokens_per_step
             # d. log, evaluate, checkpoint: none of them touches the training RNG stream
@@ -643,7 +755,7 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
                 tps = tokens_per_step / (time.perf_counter() - tic)
                 bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{tps:,.0f}", refresh=False)
                 bar.update(1)
-                if step % t.log_interval == 0 or step == t.train_iters:
+                if step % t.log_interval == 0 or step == train_iters:
                     scale = scaler.get_scale() if scaler.is_enabled() else None
                     tracker.log({"train/lm_loss": loss, "train/learning_rate": lr,
                                  "train/grad_norm": grad_norm, "train/loss_scale": scale,
@@ -652,11 +764,31 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
                                  "runtime/iteration_time": tokens_per_step / tps,
                                  "runtime/model_flops_utilization": model_flops_utilization(tps, fpt, peak),
                                  "runtime/gpu_memory_gib": _gpu_memory_gib(device)}, step)
-                if step % t.eval_interval == 0 or step == t.train_iters:
+                if budget is not None and budget.train_iters is None and done == CALIBRATION_STEPS + 1:
+                    # 9. a run sized by the clock: this session's speed, one evaluation, one checkpoint
+                    tic_eval = time.perf_counter()
                     _evaluate(cfg, res, net, optimizer, data, micro, device, autocast, ddp, tracker,
                               tokenizer, step)
+                    tic_save, last_eval = time.perf_counter(), step
+                    save(step)
+                    costs = (sum(times[1:]) / (len(times) - 1), tic_save - tic_eval,
+                             time.perf_counter() - tic_save)
+                    train_iters = budget.size(step, *costs, t, session_start)
+                    schedule = build_schedule(cfg.schedule, train_iters, cfg.optimizer.lr)
+                    bar.total = train_iters; bar.refresh()
+                    if ddp.main: print(budget.reason)
+                    tracker.log({"train/train_iters": train_iters}, step)
+                if (step % t.eval_interval == 0 or step == train_iters) and last_eval != step:
+                    _evaluate(cfg, res, net, optimizer, data, micro, device, autocast, ddp, tracker,
+                              tokenizer, step)
+                    last_eval = step
                 due = t.checkpoint_factor and step % t.checkpoint_factor == 0
-                if due or step == t.train_iters: save(step)
+                if due or step == train_iters: save(step)
+                if budget is not None and step < train_iters and budget.left(session_start) <= 0:
+                    save(step)                    # slower than measured: stop at the budget, resumable
+                    if ddp.main: print(f"\nthe time budget ({t.time_budget_minutes:g} min) ran out at "
+                                       f"iteration {step} of {train_iters}; checkpoint in {save_dir}.")
+                    break
                 if on_step is not None: on_step(step, res)
     except KeyboardInterrupt:
         res.interrupted = True
@@ -669,12 +801,19 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
     finally:
         bar.close()
         res.elapsed = time.perf_counter() - start
-        res.tokens_per_sec = tokens_per_step * done / step_time if step_time else 0.0
+        steady = step_time - first_step                   # without the first step (compilation, warmup)
+        res.tokens_per_sec = (tokens_per_step * (done - 1) / steady if done > 1 and steady > 0 else
+                              tokens_per_step * done / step_time if step_time else 0.0)
+        res.compile_seconds = max(first_step - steady / (done - 1), 0.0) if done > 1 and fast else None
+        res.train_iters = train_iters
+        res.train_iters_reason = budget.reason if budget else "train-iters of the config"
         res.mfu = model_flops_utilization(res.tokens_per_sec, fpt, peak)
         if device.type == "cuda": res.peak_memory_bytes = torch.cuda.max_memory_allocated(device)
         tracker.summary({"train/final_lm_loss": res.losses.get(step), "train/iterations": step,
                          "runtime/tokens_per_sec": res.tokens_per_sec,
-                         "runtime/model_flops_utilization": res.mfu})
+                         "runtime/model_flops_utilization": res.mfu, "train/train_iters": train_iters,
+                         "train/train_iters_reason": res.train_iters_reason,
+                         "runtime/compile_seconds": res.compile_seconds})
         tracker.finish()
         ddp.close()
     return res
@@ -817,8 +956,11 @@ assert f"train_micro_batch_size_per_gpu={micro // 2}" in oom and f"accumulation 
 print(oom)
 
 # %% [markdown]
-# A checkpoint made with another architecture is refused, with the reason, and `resume=True` falls back to the
-# newest checkpoint that fits (here none: it starts from scratch and says so).
+# A checkpoint made with another architecture is refused, with the reason. `resume=True` falls back to the
+# newest checkpoint that fits; when checkpoints are there but none fits (here: all of them are of the narrower
+# model), it stops with a `TrainingError` that says why, rather than quietly starting over: starting over is a
+# choice you make by training without `resume`. (A folder with no checkpoint at all, as on a first run, simply
+# starts from scratch and says so.)
 
 # %%
 wider = load_config(config_path or default_config_path(),
@@ -826,9 +968,11 @@ wider = load_config(config_path or default_config_path(),
                      "load": str(demo_root / "a"), "save": str(demo_root / "wide")})
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    run_wide = train(wider, resume=True)
+    test_fail(lambda: train(wider, resume=True), contains="can be continued (the newest")
 assert any("another config" in str(w.message) for w in caught), [str(w.message) for w in caught]
-test_eq(run_wide.iterations, 1)
+try: train(wider, resume=True)
+except TrainingError as e: print(e)
+test_eq(list_checkpoints(demo_root / "wide"), [])           # nothing was trained, moved or written
 
 
 # %% [markdown]

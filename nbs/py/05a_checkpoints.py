@@ -189,7 +189,7 @@ def _why_not_written(directory: Path, e: BaseException) -> str:
     errnum = getattr(e, "errno", None)
     try: free = shutil.disk_usage(directory if directory.is_dir() else directory.parent).free
     except OSError: free = None
-    if errnum == errno.ENOSPC or (free is not None and free < (1 << 20)) or "write failed" in str(e):
+    if errnum == errno.ENOSPC or (free is not None and free < (4 << 20)) or "write failed" in str(e):
         return "the disk is full: free some space or point `save` elsewhere"
     if errnum in (errno.EROFS, errno.EACCES, errno.EPERM):
         return "the folder is read-only or not yours: point `save` at a folder you can write"
@@ -237,11 +237,12 @@ def save_checkpoint(directory, step: int, model, state: dict, config=None,
         os.replace(tmp, final)
         _fsync(directory)
     except Exception as e:   # OSError, and torch.save's RuntimeError on a full disk ("file write failed")
+        reason = _why_not_written(directory, e)   # before the clean-up frees the space again
         shutil.rmtree(tmp, ignore_errors=True)
         previous = latest_checkpoint(directory, quiet=True)
         kept = (f"the previous checkpoint {previous} is intact" if previous
                 else "no earlier checkpoint exists")
-        raise CheckpointError(f"could not write checkpoint {final} ({_why_not_written(directory, e)}); "
+        raise CheckpointError(f"could not write checkpoint {final} ({reason}); "
                               f"nothing was half-written and {kept}") from e
     for old in directory.glob(f".old-{final.name}-*"): shutil.rmtree(old, ignore_errors=True)
     if keep_last_n: prune_checkpoints(directory, keep_last_n)

@@ -51,7 +51,7 @@ import torch.nn.functional as F
 
 from neoxcourse.checkpoint import latest_checkpoint, load_checkpoint
 from neoxcourse.config import load_config
-from neoxcourse.generate import complete, generate, heal_prompt, stop_index
+from neoxcourse.generate import complete, generate, heal_prompt, left_pad, stop_index
 from neoxcourse.model import GPTNeoX, load_pretrained
 from neoxcourse.sandbox import SandboxLimits, humaneval_program, run_programs, self_test
 from neoxcourse.tokenizer import load_tokenizer, prepare
@@ -469,10 +469,69 @@ def continue_text(model, tokenizer, prompt: str, n: int = 1, max_new_tokens: int
     return [truncate_at_stops(text_of(row[len(ids):].tolist()), stops) for row in out]
 
 
-def complete_lines(model, tokenizer, examples: list, max_new_tokens: int = 64) -> list:
-    """The greedy completion of each example's line."""
-    return [continue_text(model, tokenizer, ex.prefix, 1, max_new_tokens, stops=("\n",))[0]
-            for ex in examples]
+@torch.no_grad()
+def continue_texts(model, tokenizer, prompts: list, n: int = 1, max_new_tokens: int = 64,
+                   temperature: float = 0.0, top_p: float = 1.0, stops=(), seeds=None,
+                   batch_size: int = 32) -> list:
+    """`continue_text` for many prompts, several prompts per batch (left-padded): a list of n per prompt."""
+    if temperature == 0 and n > 1:                                    # greedy: n identical samples
+        return [c * n for c in continue_texts(model, tokenizer, prompts, 1, max_new_tokens, 0.0, top_p,
+                                              stops, None, batch_size)]
+    limit, eos = model.config.max_position_embeddings, tokenizer.eos_token_id
+    pad_id = eos if eos is not None else 0
+    healed = []
+    for prompt in prompts:                                           # as continue_text, prompt by prompt
+        ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        healed.append(heal_prompt(tokenizer, ids[-max(limit - max_new_tokens, limit // 2):]))
+    device = model.lm_head.weight.device
+    order = sorted(range(len(prompts)), key=lambda i: len(healed[i][0]))   # similar lengths together
+    per_batch, results = max(1, batch_size // n), [None] * len(prompts)
+    for start in range(0, len(order), per_batch):
+        group = order[start:start + per_batch]
+        rows = [healed[i][0] for i in group for _ in range(n)]      # n rows a prompt, side by side
+        tails = [healed[i][1] for i in group for _ in range(n)]
+        gens = None
+        if seeds is not None:                                        # one generator a prompt, as alone
+            made = [torch.Generator(device).manual_seed(seeds[i]) for i in group]
+            gens = [g for g in made for _ in range(n)]
+        stopped_at = [None] * len(rows)
+        def row_stop(b):
+            def stop(new_ids):
+                text = _text_of(tokenizer, new_ids, tails[b], eos)
+                if new_ids[-1] == eos or stop_index(text, list(stops)) is not None:
+                    stopped_at[b] = len(new_ids)
+                    return True
+                return False
+            return stop
+        tokens, padding = left_pad(rows, pad_id)
+        first = [healed[i][2] for i in group for _ in range(n)]
+        out = generate(model, tokens, max_new_tokens + (1 if any(tails) else 0), temperature, None,
+                       top_p, stop=[row_stop(b) for b in range(len(rows))], generator=gens,
+                       first_token_ids=first if any(f is not None for f in first) else None,
+                       padding=padding if padding.any() else None)
+        new = out[:, tokens.shape[1]:].tolist()
+        for k, i in enumerate(group):
+            texts = []
+            for b in range(k * n, (k + 1) * n):
+                ids = new[b][:stopped_at[b] or len(new[b])]             # after its stop a row is padding
+                if not tails[b]: ids = ids[:max_new_tokens]          # alone it would have had no extra token
+                texts.append(truncate_at_stops(_text_of(tokenizer, ids, tails[b], eos), stops))
+            results[i] = texts
+    return results
+
+
+def _text_of(tokenizer, new_ids: list, tail: str, eos) -> str:
+    "A row's new text, without the healed prompt tail, up to end of text."
+    if eos is not None and eos in new_ids: new_ids = new_ids[:new_ids.index(eos)]
+    return tokenizer.decode(new_ids)[len(tail):]
+
+
+def complete_lines(model, tokenizer, examples: list, max_new_tokens: int = 64,
+                   batch_size: int = 32) -> list:
+    """The greedy completion of each example's line, `batch_size` examples at a time."""
+    prompts = [ex.prefix for ex in examples]
+    return [c[0] for c in continue_texts(model, tokenizer, prompts, 1, max_new_tokens, stops=("\n",),
+                                         batch_size=batch_size)]
 
 
 # %%
@@ -569,11 +628,13 @@ def humaneval_problems(count: int | None = None) -> dict:
 
 
 def humaneval_completions(model, tokenizer, problems: dict, n: int, max_new_tokens: int = 128,
-                          temperature: float = 0.8, top_p: float = 0.95, seed: int = 0) -> dict:
-    """{task_id: [n completions]} sampled from the model (problem i seeded with seed + i)."""
-    return {tid: continue_text(model, tokenizer, p["prompt"], n, max_new_tokens, temperature, top_p,
-                               HUMANEVAL_STOPS, seed + i)
-            for i, (tid, p) in enumerate(problems.items())}
+                          temperature: float = 0.8, top_p: float = 0.95, seed: int = 0,
+                          batch_size: int = 32) -> dict:
+    """{task_id: [n completions]} sampled from the model (problem i seeded with seed + i), in batches."""
+    prompts = [p["prompt"] for p in problems.values()]
+    outs = continue_texts(model, tokenizer, prompts, n, max_new_tokens, temperature, top_p, HUMANEVAL_STOPS,
+                          [seed + i for i in range(len(prompts))], batch_size)
+    return dict(zip(problems, outs))
 
 
 def score_humaneval(problems: dict, completions: dict, ks=(1, 10, 100), limits=None,

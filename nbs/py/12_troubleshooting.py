@@ -82,7 +82,7 @@ print(cfg.path.name, "on", "GPU" if torch.cuda.is_available() else "CPU")
 # %%
 def scratch_config(name: str, **extra):
     "The chapter's config with W&B off and checkpoints in a fresh folder of their own."
-    folder = cfg.root / "checkpoints" / "12_troubleshooting" / name
+    folder = cfg.resolve("checkpoints") / "12_troubleshooting" / name
     shutil.rmtree(folder, ignore_errors=True)
     changes = {"save": str(folder), "wandb.mode": "disabled", **extra}
     return load_config(cfg.path, {**overrides, **changes})
