@@ -6,8 +6,8 @@ test: sync nbtest pytest
 sync:            ## nbdev_clean and nbdev_export must leave the tree unchanged
 	python tests/check_sync.py
 
-nbtest:          ## the test cells of every notebook (nbdev_test; `slow` and `gpu` cells are skipped)
-	nbdev_test --n_workers 2 --timing
+nbtest:          ## the test cells of every notebook (nbdev_test; `slow` and `gpu` cells are skipped); checkpoints to a temp dir
+	d=$$(mktemp -d); NEOXCOURSE_CHECKPOINTS=$$d nbdev_test --n_workers 2 --timing; s=$$?; rm -rf $$d; exit $$s
 
 pytest:          ## every notebook headless through papermill with the smoke config, and the integration tests
 	python -m pytest -q --durations=15 tests

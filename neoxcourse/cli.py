@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except (RuntimeError, ValueError) as e:   # the course's own errors (checkpoint, training, data, tokenizer...)
+        if not type(e).__module__.startswith("neoxcourse"): raise   # anything else is a bug: keep its traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

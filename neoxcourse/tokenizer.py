@@ -18,8 +18,8 @@ from .data import DATA_KEYS, DataError, build_corpus, encode_texts, tokenizer_ha
 # %% auto #0
 __all__ = ['EOT', 'PAD', 'SPECIAL_TOKENS', 'WHITESPACE_MODES', 'byte_level_pretokenizer', 'train_bpe', 'train_char',
            'bytes_per_token', 'round_trip_failures', 'to_transformers', 'merges_as_strings', 'save_tokenizer',
-           'load_tokenizer', 'train_tokenizer_on', 'check_tokenizer_destination', 'train_tokenizer', 'vocab_sweep',
-           'plot_vocab_sweep', 'prepare']
+           'load_tokenizer', 'check_vocab_match', 'train_tokenizer_on', 'check_tokenizer_destination',
+           'train_tokenizer', 'vocab_sweep', 'plot_vocab_sweep', 'prepare']
 
 # %% ../nbs/03_tokenizer.ipynb #0aa7dd42
 EOT, PAD = "<|endoftext|>", "<|padding|>"
@@ -123,7 +123,26 @@ def load_tokenizer(cfg_or_dir):
         raise DataError(f"no tokenizer in {path}: train one with `neoxcourse tokenizer train "
                         f"CONFIG` (or train_tokenizer(cfg)), or point neoxcourse.tokenizer.path at "
                         f"a folder holding tokenizer.json.")
-    return AutoTokenizer.from_pretrained(str(path))
+    retrain = "retrain it with `neoxcourse tokenizer train CONFIG` or copy a good tokenizer.json there"
+    try: spec = json.loads((path / "tokenizer.json").read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise DataError(f"{path / 'tokenizer.json'} is not a tokenizer file (not valid UTF-8 JSON: truncated or "
+                        f"damaged? {type(e).__name__}); {retrain}") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("model"), dict):
+        raise DataError(f"{path / 'tokenizer.json'} is JSON but not a Hugging Face tokenizer (no 'model' "
+                        f"section); {retrain}")
+    try: return AutoTokenizer.from_pretrained(str(path))
+    except Exception as e:   # whatever the tokenizers library rejects, said in one line
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise DataError(f"{path}: the tokenizer files cannot be loaded ({first}); {retrain}") from None
+
+def check_vocab_match(model_vocab: int, tokenizer, source: str = "the model") -> None:
+    "Refuse a tokenizer whose vocabulary does not fit the model's embedding: ids past its end, or a model far larger."
+    n = len(tokenizer)
+    if n > model_vocab or model_vocab - n > max(128, model_vocab // 100):   # padding: up to a multiple of 128
+        raise DataError(f"{source} has a vocabulary of {model_vocab:,} tokens but the tokenizer has {n:,}: they "
+                        f"were not trained together, so every number would be wrong; use the tokenizer the model "
+                        f"was trained with (its checkpoint's config.yml names it)")
 
 # %% ../nbs/03_tokenizer.ipynb #62a33022
 def train_tokenizer_on(texts: list[str], tok_cfg, out_dir: str | os.PathLike) -> Path:

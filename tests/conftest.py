@@ -1,4 +1,7 @@
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -6,6 +9,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("NEOXCOURSE_HEADLESS", "1")
+# Every `checkpoints/...` path of every config (and the W&B runs beside them) goes to a temporary folder, in
+# this process and in the notebook kernels it starts: a test run never touches the learner's checkpoints/.
+_SCRATCH = tempfile.mkdtemp(prefix="neoxcourse-test-checkpoints-")
+os.environ["NEOXCOURSE_CHECKPOINTS"] = _SCRATCH
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 
 
 @pytest.fixture
