@@ -197,6 +197,8 @@ def _why_not_written(directory: Path, e: BaseException) -> str:
         return "a file is in the way where a folder should be: move it or point `save` elsewhere"
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
 def check_writable(directory) -> Path:
     "Make `directory` (and its parents) and write a probe file in it; a one-line CheckpointError if it cannot be."
     directory = Path(directory)
@@ -224,7 +226,11 @@ def save_checkpoint(directory, step: int, model, state: dict, config=None,
         # 1. the files: weights, everything else, the config that made them
         save_model(model, str(tmp / "model.safetensors"))
         torch.save({**state, "step": step}, tmp / "state.pt")
-        if config is not None: save_config(config, tmp / "config.yml")
+        if config is not None:
+            save_config(config, tmp / "config.yml")
+            tok = config.resolve(config.tokenizer.path)           # the tokenizer travels with the weights
+            for name in TOKENIZER_FILES:
+                if (tok / name).is_file(): shutil.copyfile(tok / name, tmp / name)
         # 2. the manifest, written last: what a complete checkpoint holds
         shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
         files = {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)}
@@ -281,8 +287,12 @@ def verify_checkpoint(path, model=None, full: bool = True) -> str | None:
     path = Path(path)
     try: meta = json.loads((path / "meta.json").read_text())
     except FileNotFoundError: return "no meta.json (incomplete: it was never finished)"
-    except (OSError, ValueError) as e: return f"meta.json unreadable ({e})"
+    except (OSError, ValueError) as e: return f"meta.json unreadable ({type(e).__name__}: damaged or truncated)"
+    if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict) or not isinstance(meta.get("shapes"), dict):
+        return "meta.json is not a checkpoint manifest (no 'files' and 'shapes' tables)"
     for name, info in meta["files"].items():
+        if not isinstance(info, dict) or not {"bytes", "sha256"} <= set(info):
+            return f"meta.json's entry for {name} is damaged"
         f = path / name
         if not f.exists(): return f"{name} is missing"
         if f.stat().st_size != info["bytes"]:
@@ -307,6 +317,15 @@ def latest_checkpoint(directory, model=None, quiet: bool = False) -> Path | None
         if reason is None: return path
         if not quiet: warnings.warn(f"skipping checkpoint {path}: {reason}", stacklevel=2)
     return None
+
+
+# %%
+bad = Path(tempfile.mkdtemp())
+for name, text in [("list", "[]"), ("no-files", '{"format": 1, "step": 1}'), ("cut", '{"files": {"model.saf')]:
+    (bad / name).mkdir(); (bad / name / "meta.json").write_text(text)
+test_eq(verify_checkpoint(bad / "list"), "meta.json is not a checkpoint manifest (no 'files' and 'shapes' tables)")
+test_eq(verify_checkpoint(bad / "no-files"), "meta.json is not a checkpoint manifest (no 'files' and 'shapes' tables)")
+test_eq(verify_checkpoint(bad / "cut"), "meta.json unreadable (JSONDecodeError: damaged or truncated)")
 
 
 # %% [markdown]
