@@ -183,7 +183,7 @@ print(prompt + complete(model, tok, prompt, max_new_tokens=48))
 
 # %% [markdown]
 # After two minutes of training, expect Python-shaped text: indentation, `return`, names that exist in the
-# prompt. Correct code takes the hour-long T4 recipe of the capstone (chapter 09), and even then a 20M-parameter
+# prompt. Correct code takes the hour-long T4 recipe of the capstone (chapter 11), and even then a 20M-parameter
 # model solves few HumanEval problems; how to measure that honestly is chapter 08.
 #
 # ## 5. What just happened, and where each part is built

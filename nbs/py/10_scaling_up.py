@@ -13,7 +13,8 @@
 # **Prerequisites:** chapters 01 (the config), 02 (prepared data), 03 (the tokenizer), 04 (the model) and
 # 05 (the loop and its DDP support). **At the end you will have:** `batch_plan` and `torchrun_command` for
 # one node and several, `export_neox(cfg, out_dir, num_gpus=N)` (a GPT-NeoX YAML whose batch keys GPT-NeoX
-# accepts on N GPUs, `.bin/.idx` data and an `HFTokenizer` file old and new tokenizers read), `IndexedDataset` to read such data back, and the commands to train on GPT-NeoX and evaluate its
+# accepts on N GPUs, `.bin/.idx` data and an `HFTokenizer` file old and new tokenizers read),
+# `IndexedDataset` to read such data back, and the commands to train on GPT-NeoX and evaluate its
 # checkpoint with the course.
 
 # %%
