@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['KEY_LIBRARIES', 'attention_kernels', 'real_bf16', 'device_info', 'in_colab', 'is_interactive', 'mount_drive',
            'seed_everything', 'library_versions', 'wandb_key_available', 'wandb_mode', 'environment_report',
-           'format_report']
+           'format_report', 'matmul_tflops', 'memory_bandwidth_gbs', 'measure_gpu', 'course_facts']
 
 # %% ../nbs/00_setup.ipynb #c188b617
 import importlib.metadata
@@ -13,6 +13,7 @@ import os
 import platform
 import random
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -156,3 +157,42 @@ def format_report(report: dict) -> str:
              f"platform      {report['platform']}"]
     lines += [f"{name:13s} {v or 'not installed'}" for name, v in report["versions"].items()]
     return "\n".join(lines)
+
+# %% ../nbs/00_setup.ipynb #981680de
+def _timed(fn, device, reps: int) -> float:
+    "Seconds per call of `fn` on `device`, after two warm-up calls."
+    for _ in range(2): fn()
+    torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(reps): fn()
+    torch.cuda.synchronize(device)
+    return (time.perf_counter() - start) / reps
+
+def matmul_tflops(device="cuda", n: int = 4096, reps: int = 20) -> float:
+    "Sustained fp16 matrix-multiply speed in TFLOP/s: an (n, n) @ (n, n) product is 2 n^3 operations."
+    a, b = (torch.randn(n, n, device=device, dtype=torch.float16) for _ in range(2))
+    return 2 * n ** 3 / _timed(lambda: a @ b, device, reps) / 1e12
+
+def memory_bandwidth_gbs(device="cuda", mib: int = 512, reps: int = 20) -> float:
+    "Sustained memory bandwidth in GB/s: a copy of `mib` MiB reads it once and writes it once."
+    x = torch.empty(mib * 2 ** 20 // 4, device=device)     # float32
+    y = torch.empty_like(x)
+    return 2 * x.numel() * 4 / _timed(lambda: y.copy_(x), device, reps) / 1e9
+
+def measure_gpu(device=None) -> dict | None:
+    "fp16 matrix TFLOP/s and memory GB/s of the GPU, or None on a machine without one."
+    if not torch.cuda.is_available(): return None
+    device = torch.device(device or "cuda")
+    return {"name": torch.cuda.get_device_name(device), "matmul_tflops_fp16": matmul_tflops(device),
+            "memory_gb_per_s": memory_bandwidth_gbs(device)}
+
+# %% ../nbs/00_setup.ipynb #a7143ab8
+def course_facts() -> dict:
+    "The course's repeated numbers (reference/course_facts.json, written by bench/facts.py)."
+    import json
+    import neoxcourse
+    for root in (Path.cwd(), *Path.cwd().parents, Path(neoxcourse.__file__).resolve().parent.parent):
+        path = root / "reference" / "course_facts.json"
+        if path.exists(): return json.loads(path.read_text())
+    raise FileNotFoundError("reference/course_facts.json not found: run from a checkout of the course "
+                            "(git clone https://github.com/neoxcourse/neoxcourse)")
