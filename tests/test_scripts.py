@@ -12,7 +12,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import check_sync  # noqa: E402
 
-CHAPTER = "01_config"   # a chapter whose test cells assert numbers, quick on a CPU
+CHAPTER = "04_model"   # the model: its test cells assert logits against transformers, quick on a CPU
 
 
 def test_sync_check_finds_stale_missing_and_orphaned_scripts(tmp_path):
@@ -22,7 +22,7 @@ def test_sync_check_finds_stale_missing_and_orphaned_scripts(tmp_path):
     assert check_sync.write_scripts(nbs, scripts) == [f"{CHAPTER}.py"]
     assert check_sync.stale_scripts(nbs, scripts) == []
     script = (scripts / f"{CHAPTER}.py").read_text()
-    assert script.startswith("# Generated from nbs/01_config.ipynb") and "# %% [markdown]" in script
+    assert script.startswith(f"# Generated from nbs/{CHAPTER}.ipynb") and "# %% [markdown]" in script
     assert 'tags=["parameters"]' in script                      # papermill's tag survives: a reviewer sees it
     nb = json.loads((nbs / f"{CHAPTER}.ipynb").read_text())        # a change made in the notebook only
     nb["cells"].append({"cell_type": "code", "execution_count": None, "id": "0123abcd", "metadata": {},
@@ -43,4 +43,4 @@ def test_a_chapter_script_runs_as_plain_python(tmp_path):
     r = subprocess.run([sys.executable, str(script)], cwd=ROOT / "nbs", env=env, capture_output=True, text=True,
                        timeout=600)   # no GPU: the parameters cell's default is configs/smoke.yml
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "smoke" in r.stdout
+    assert "configs/smoke.yml" in r.stdout                          # the parameters cell chose the smoke config
