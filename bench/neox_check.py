@@ -95,7 +95,8 @@ def load(yml, n, how):
         torch.cuda.device_count = real_count
 
 if task["kind"] == "args":
-    out = {f"{name} {n} {how}": load(yml, n, how) for name, n, yml in task["ymls"] for how in ("hostfile", "device_count")}
+    out = {f"{name} {n} {how}": load(yml, n, how)
+           for name, n, yml in task["ymls"] for how in ("hostfile", "device_count")}
 elif task["kind"] == "data":
     import numpy as np
     from megatron.data.indexed_dataset import MMapIndexedDataset
@@ -115,7 +116,8 @@ elif task["kind"] == "data":
     args.make_vocab_size_divisible_by, args.model_parallel_size = 128, 1
     with contextlib.redirect_stdout(io.StringIO()):
         tok = build_tokenizer(args)
-    out["tokenizer"] = {"ids": [tok.tokenize(s) for s in task["snippets"]], "eod": tok.eod, "pad": getattr(tok, "pad_id", None),
+    out["tokenizer"] = {"ids": [tok.tokenize(s) for s in task["snippets"]], "eod": tok.eod,
+                        "pad": getattr(tok, "pad_id", None),
                         "vocab_size": tok.vocab_size, "padded_vocab_size": args.padded_vocab_size}
 import importlib.metadata as md
 out["versions"] = {p: md.version(p) for p in ("torch", "transformers", "tokenizers", "deepspeed", "wandb", "numpy")}
@@ -156,8 +158,10 @@ def write_neox_checkpoint(model, directory: Path) -> Path:
              "mlp.linear1": "mlp.dense_h_to_4h", "mlp.linear2": "mlp.dense_4h_to_h"}
     for i in range(L):
         p = f"gpt_neox.layers.{i}."
-        save(i + 2, {f"{neox}.{w}": s[f"{p}{course}.{w}"] for neox, course in names.items() for w in ("weight", "bias")})
-    save(L + 3, {"norm.weight": s["gpt_neox.final_layer_norm.weight"], "norm.bias": s["gpt_neox.final_layer_norm.bias"]})
+        save(i + 2, {f"{neox}.{w}": s[f"{p}{course}.{w}"]
+                     for neox, course in names.items() for w in ("weight", "bias")})
+    save(L + 3, {"norm.weight": s["gpt_neox.final_layer_norm.weight"],
+                 "norm.bias": s["gpt_neox.final_layer_norm.bias"]})
     save(L + 4, {"final_linear.weight": s["lm_head.weight"]})
     return directory
 
@@ -190,7 +194,8 @@ def main(argv=None) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         smoke, t4 = load_config(ROOT / "configs" / "smoke.yml"), load_config(ROOT / "configs" / "t4.yml")
-    result = {**header("configs/smoke.yml"), "configs": [config_field("configs/smoke.yml"), config_field("configs/t4.yml")],
+    result = {**header("configs/smoke.yml"),
+              "configs": [config_field("configs/smoke.yml"), config_field("configs/t4.yml")],
               "gpt_neox_commit": neox_commit(Path(neox)), "not_run": [
                   "training steps under DeepSpeed (no GPU here): deepy.py stops after get_deepspeed_main_args, "
                   "before deepspeed.launcher.runner.main",
@@ -223,12 +228,14 @@ def main(argv=None) -> int:
             checks[key] = r; continue
         t = r["train"]
         want = {"train_batch_size": cfg.training.global_batch_size, "global_num_gpus": int(n),
-                "lr": cfg.optimizer.lr, "lr_decay_style": cfg.schedule.lr_decay_style, "train_iters": cfg.training.train_iters,
-                "min_lr": cfg.schedule.min_lr, "warmup": cfg.schedule.warmup, "lr_decay_iters": cfg.schedule.lr_decay_iters,
+                "lr": cfg.optimizer.lr, "lr_decay_style": cfg.schedule.lr_decay_style,
+                "train_iters": cfg.training.train_iters, "min_lr": cfg.schedule.min_lr,
+                "warmup": cfg.schedule.warmup, "lr_decay_iters": cfg.schedule.lr_decay_iters,
                 "weight_decay": cfg.optimizer.weight_decay, "gradient_clipping": cfg.training.gradient_clipping,
                 "optimizer": {"type": "Adam", "params": {"lr": cfg.optimizer.lr, "betas": list(cfg.optimizer.betas),
                                                          "eps": cfg.optimizer.eps}},
-                "rotary_emb_base": cfg.model.rotary_emb_base, "max_position_embeddings": cfg.model.max_position_embeddings,
+                "rotary_emb_base": cfg.model.rotary_emb_base,
+                "max_position_embeddings": cfg.model.max_position_embeddings,
                 "num_layers": cfg.model.num_layers, "hidden_size": cfg.model.hidden_size,
                 "num_attention_heads": cfg.model.num_attention_heads, "seq_length": cfg.model.seq_length,
                 "rotary_pct": cfg.model.rotary_pct, "gpt_j_residual": cfg.model.use_parallel_residual,
@@ -260,7 +267,8 @@ def main(argv=None) -> int:
     result["data"] = {k: {**v, "ok": v["documents_neox"] == v["documents_course"] == v["documents_equal"]}
                       for k, v in data.items()}
     result["tokenizer"] = {"snippets": len(SNIPPETS), "ids_equal": neox_tok["ids"] == course_ids,
-                           "tokens": sum(map(len, course_ids)), "neox_eod": neox_tok["eod"], "neox_pad": neox_tok["pad"],
+                           "tokens": sum(map(len, course_ids)), "neox_eod": neox_tok["eod"],
+                           "neox_pad": neox_tok["pad"],
                            "course_eot": course_tok.eos_token_id, "course_pad": course_tok.pad_token_id,
                            "neox_padded_vocab_size": neox_tok["padded_vocab_size"],
                            "course_vocab_size": smoke.model.vocab_size}
@@ -282,15 +290,18 @@ def main(argv=None) -> int:
     with torch.no_grad():
         diff = (rounded(tokens) - back.float()(tokens)).abs().max().item()
         diff_unrounded = (model(tokens) - back.float()(tokens)).abs().max().item()
-    tok_config = json.loads((hf / "tokenizer_config.json").read_text()) if (hf / "tokenizer_config.json").exists() else {}
-    result["checkpoint"] = {"files": sorted(p.name for p in hf.iterdir()), "saved_dtype": hf_config.get("torch_dtype"),
+    tok_file = hf / "tokenizer_config.json"
+    tok_config = json.loads(tok_file.read_text()) if tok_file.exists() else {}
+    result["checkpoint"] = {"files": sorted(p.name for p in hf.iterdir()),
+                            "saved_dtype": hf_config.get("torch_dtype"),
                             "max_abs_logit_diff": diff, "max_abs_logit_diff_to_fp32_weights": diff_unrounded,
                             "config_eos_token_id": hf_config.get("eos_token_id"),
                             "config_bos_token_id": hf_config.get("bos_token_id"),
                             "tokenizer_config_special_tokens": {k: tok_config.get(k) for k in
                                                                 ("eos_token", "bos_token", "pad_token", "unk_token")},
                             "evaluation_eos_id": tok.eos_token_id, "evaluation_pad_id": tok.pad_token_id,
-                            "converter_log_tail": log[-400:], "ok": diff < 1e-5 and tok.eos_token_id == course_tok.eos_token_id}
+                            "converter_log_tail": log[-400:],
+                            "ok": diff < 1e-5 and tok.eos_token_id == course_tok.eos_token_id}
     # a model whose every next token is end-of-text: the completion must stop at once (empty), not print it
     with torch.no_grad():
         model.gpt_neox.final_layer_norm.weight.zero_()
@@ -318,7 +329,8 @@ def main(argv=None) -> int:
     write_result(args.out, result)
     print(json.dumps({k: result[k] for k in ("ok", "gpt_neox_commit", "neox_environment")}, indent=1))
     for key, c in checks.items():
-        print(f"{key:22} {'ok' if c['ok'] else 'FAIL'}  {c.get('batch', c.get('error'))}  {c.get('mismatches') or ''}")
+        print(f"{key:22} {'ok' if c['ok'] else 'FAIL'}  {c.get('batch', c.get('error'))}  "
+              f"{c.get('mismatches') or ''}")
     print("data", {k: v["ok"] for k, v in result["data"].items()}, "tokenizer", result["tokenizer"]["ok"],
           "checkpoint", result["checkpoint"]["ok"], f"{diff:.1e}", "stops", result["completion_stops"])
     return 0 if result["ok"] else 1

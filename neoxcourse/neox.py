@@ -258,26 +258,28 @@ def check_neox_config(d: dict) -> list[str]:
 # %% ../nbs/10_scaling_up.ipynb #c5d8e7a4
 BATCH_KEYS = ("train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps")
 
-def neox_batch(cfg, num_gpus: int = 1, model_parallel: int = 1, pipe_parallel: int = 1) -> tuple[dict, list[str]]:
+def neox_batch(cfg, num_gpus: int = 1, model_parallel: int = 1,
+               pipe_parallel: int = 1) -> tuple[dict, list[str]]:
     "GPT-NeoX's batch keys for the course's global batch on `num_gpus` GPUs of one node, and notes."
     total, micro = cfg.training.global_batch_size, cfg.training.micro_batch_size
-    per_replica = model_parallel * max(pipe_parallel, 1)                  # GPUs holding one model copy
+    per_replica = model_parallel * max(pipe_parallel, 1)               # GPUs holding one model copy
     if num_gpus < 1 or num_gpus % per_replica or total % (num_gpus // per_replica):
-        raise ConfigError(f"num_gpus {num_gpus}: the global batch of {total} sequences must split evenly over "
-                          f"the data-parallel GPUs (num_gpus / {per_replica}); use a number that divides it")
+        raise ConfigError(f"num_gpus {num_gpus}: the global batch of {total} sequences must split "
+                          f"evenly over the data-parallel GPUs (num_gpus / {per_replica}); use a number "
+                          f"that divides it")
     dp = num_gpus // per_replica
-    fit = max(m for m in range(1, micro + 1) if total % (m * dp) == 0)    # largest micro-batch that divides
-    plan = batch_plan(cfg, dp, fit)
-    notes = [] if fit == micro else [f"micro-batch {micro} x {dp} GPUs does not divide the global batch {total}: "
-                                     f"wrote micro-batch {fit} x accumulation {plan.gradient_accumulation_steps}"]
+    fit = max(m for m in range(1, micro + 1) if total % (m * dp) == 0)  # largest micro-batch that divides
+    acc = batch_plan(cfg, dp, fit).gradient_accumulation_steps
+    notes = [] if fit == micro else [f"micro-batch {micro} x {dp} GPUs does not divide the global batch "
+                                     f"{total}: wrote micro-batch {fit} x accumulation {acc}"]
     return {"train_batch_size": total, "train_micro_batch_size_per_gpu": fit,
-            "gradient_accumulation_steps": plan.gradient_accumulation_steps, "num_gpus": num_gpus}, notes
+            "gradient_accumulation_steps": acc, "num_gpus": num_gpus}, notes
 
 # %% ../nbs/10_scaling_up.ipynb #a2a43d71
 def neox_config(cfg, train_prefix: str, valid_prefix: str, vocab_file: str, save_dir: str,
                 unsupported: str = "error", tokenizer_size: int | None = None,
                 num_gpus: int | None = None) -> tuple[dict, list[str]]:
-    "The GPT-NeoX config for `cfg` on `num_gpus` GPUs (else the config's `num_gpus`, else 1), with paths and notes."
+    "The GPT-NeoX config for `cfg` on `num_gpus` GPUs (else the config's, else 1), with paths and notes."
     if unsupported not in ("error", "closest"): raise ValueError("unsupported must be 'error' or 'closest'")
     d = to_neox_dict(cfg, course=False)
     from_config = _pop(d, "num_gpus")                     # `--set num_gpus=8` on the command line
@@ -298,7 +300,8 @@ def neox_config(cfg, train_prefix: str, valid_prefix: str, vocab_file: str, save
     for key in ("pipe_parallel_size", "model_parallel_size"):
         if _find(d, key) is None: d[key] = 1
     for key in BATCH_KEYS: _pop(d, key)
-    batch, more = neox_batch(cfg, int(num_gpus), d[_find(d, "model_parallel_size")], d[_find(d, "pipe_parallel_size")])
+    batch, more = neox_batch(cfg, int(num_gpus), d[_find(d, "model_parallel_size")],
+                             d[_find(d, "pipe_parallel_size")])
     d.update(batch)
     notes += more
     # 4. checkpoints: DeepSpeed's format, in their own folder
@@ -330,13 +333,14 @@ class NeoXExport:
                                                   for k, v in self.splits.items()) + f" and {self.vocab_file}")
 
 def launch_command(config_path, num_gpus: int) -> str:
-    "The shell line that trains an exported config on `num_gpus` GPUs of one machine, from a GPT-NeoX checkout."
+    "The shell line that trains an exported config on `num_gpus` GPUs of one machine, in GPT-NeoX."
     # NeoXArgs counts the GPUs it can see (torch.cuda.device_count()) and asserts the batch against that count
     devices = ",".join(str(i) for i in range(num_gpus))
     return f"CUDA_VISIBLE_DEVICES={devices} python ./deepy.py train.py {config_path}"
 
-def export_neox(cfg, out_dir, unsupported: str = "error", prepared=None, num_gpus: int | None = None) -> NeoXExport:
-    "Write a GPT-NeoX YAML (`neox.yml`) for `num_gpus` GPUs, the data as `.bin/.idx` and the tokenizer into `out_dir`."
+def export_neox(cfg, out_dir, unsupported: str = "error", prepared=None,
+                num_gpus: int | None = None) -> NeoXExport:
+    "Write `neox.yml` for `num_gpus` GPUs, the data as `.bin/.idx` and the tokenizer into `out_dir`."
     from neoxcourse.tokenizer import merges_as_strings
     out = Path(out_dir).expanduser().resolve()
     train_prefix, valid_prefix = out / "data" / "train_text_document", out / "data" / "valid_text_document"
@@ -356,12 +360,12 @@ def export_neox(cfg, out_dir, unsupported: str = "error", prepared=None, num_gpu
         raise ConfigError(f"{tok_dir}: <|endoftext|> is id {eot}, the data was written with {prepared.meta['eot_id']}; "
                           f"prepare the data again with this tokenizer")
     size = tok.get_vocab_size()
-    config, notes = neox_config(cfg, train_prefix, valid_prefix, vocab_file, out / "checkpoints", unsupported, size,
-                                num_gpus)
+    config, notes = neox_config(cfg, train_prefix, valid_prefix, vocab_file, out / "checkpoints",
+                                unsupported, size, num_gpus)
     if tok.token_to_id("<|padding|>") is None: notes.append("the tokenizer has no <|padding|> token")
     vocab_file.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(tok_dir / "tokenizer.json", vocab_file)
-    merges_as_strings(vocab_file)                    # GPT-NeoX pins tokenizers < 0.19: merges as "a b" strings
+    merges_as_strings(vocab_file)            # GPT-NeoX pins tokenizers < 0.19: merges as "a b" strings
     splits = {name: write_indexed_dataset(prefix, prepared_documents(prepared, split), size)     # 4. documents
               for name, prefix, split in (("train", train_prefix, "train"), ("valid", valid_prefix, "val"))}
     config_path = out / "neox.yml"                                                                # 5. config last

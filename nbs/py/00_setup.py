@@ -17,12 +17,13 @@
 
 # %%
 #| hide
-# In Colab only: fetch the course and install it. Elsewhere this cell does nothing.
+# In Colab only: fetch the course and install it (again, if an earlier install failed). Elsewhere: nothing.
 import os, subprocess, sys
 if "google.colab" in sys.modules:
-    if not os.path.exists("/content/neoxcourse"):
+    if not os.path.exists("/content/neoxcourse/.git"):
         subprocess.run(["git", "clone", "--depth", "1", "https://github.com/neoxcourse/neoxcourse",
                         "/content/neoxcourse"], check=True)
+    if subprocess.run([sys.executable, "-c", "import neoxcourse.train"], cwd="/content").returncode != 0:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/neoxcourse[dev]"], check=True)
     sys.path.insert(0, "/content/neoxcourse")  # an editable install is seen only after a restart
     os.chdir("/content/neoxcourse/nbs")
@@ -38,7 +39,10 @@ import importlib.metadata
 import os
 import platform
 import random
+import socket
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -74,9 +78,14 @@ from fastcore.test import test_eq, test_fail, test_close
 # ### Why it suits code
 #
 # Code is long-range (a name defined 500 lines up is used here) and full of exact structure (indentation,
-# brackets). Rotary embeddings extrapolate gracefully over relative distance; a byte-level tokenizer (chapter 03)
-# keeps every space and tab. Models of this family (Pythia, CodeParrot's relatives, StarCoder's
-# predecessors) are well studied, so your numbers have something to be compared with.
+# brackets). Rotary embeddings make attention depend on relative distance, which suits repeated patterns
+# wherever they occur in a window; they do **not** extrapolate well past the training length (Press et al.,
+# 2022, *ALiBi*; Chen et al., 2023, *position interpolation*), and the course's model refuses positions past
+# `max-position-embeddings` (1,024) rather than guess. A byte-level tokenizer (chapter 03) keeps every space and
+# tab. GPT-NeoX is the architecture of the Pythia suite (Biderman et al., 2023: 70M to 12B parameters, trained
+# on the same data in the same order), so your numbers have a well-studied family to be compared with; the
+# small code models you will read about are other architectures (CodeParrot is a GPT-2, SantaCoder a
+# GPT-2-style model with multi-query attention).
 #
 # ### What a T4 can and cannot do
 #
@@ -88,8 +97,13 @@ from fastcore.test import test_eq, test_fail, test_close
 # | flash attention | needs compute capability 8.0; the T4 is 7.5 | the memory-efficient SDPA kernel instead |
 # | a session | resets after about 90 idle minutes, at most about 12 hours | checkpoints on Google Drive, exact resume |
 #
-# In an hour at 10 to 20 TFLOP/s a T4 does 3.6e16 to 7.2e16 floating-point operations: compute-optimally
-# (about 20 tokens per parameter) that is a model of 17M to 25M parameters trained on 350M to 490M tokens.
+# How much is an hour? A large fp16 matrix product runs at about 20 TFLOP/s on a T4, but a whole training
+# step also reads and writes activations, norms and optimizer state at the T4's 320 GB/s, and on the T4
+# recipe (20.5M parameters) the course estimates 59k tokens/s, about 8.4 TFLOP/s of useful work (13% of the
+# 65 TFLOP/s peak; `bench/results/capstone_speed.json`, and the cell below prints the course's current
+# figures). An hour of T4 therefore trains about 213M tokens: roughly 10 tokens per parameter for the T4
+# recipe, half the compute-optimal 20 (Hoffmann et al., 2022). What the training algorithm does with those
+# tokens is the subject of chapters 06 and 07. No T4 has timed the recipe yet: measure yours below.
 
 # %% [markdown]
 # ## The GPU: name, memory, capability, precision
@@ -150,7 +164,11 @@ test_eq(info["device"], "cuda" if torch.cuda.is_available() else "cpu")
 # %% [markdown]
 # ## Colab and Google Drive
 #
-# Colab is detected by the `google.colab` module (or the `COLAB_RELEASE_TAG` variable). Checkpoints written to
+# Colab is detected by the `google.colab` module (or the `COLAB_RELEASE_TAG` variable), and Colab's notebook
+# kernel by its class: it is `google.colab._shell.Shell`, not ipykernel's (though it derives from it), so
+# `is_notebook_kernel` looks at the class and its bases; judging by the module name alone once meant Drive was
+# never mounted and the W&B prompt never shown in Colab. `mount_drive` then checks that `MyDrive` really
+# appeared, and stops with a `DriveError` if it did not. Checkpoints written to
 # the Colab machine's disk vanish when the session resets, so in Colab we mount Google Drive and keep
 # checkpoints there. Mounting asks you to sign in interactively, so it is skipped when the notebook runs
 # headless (papermill, CI) and everywhere outside Colab. Writes to Drive are asynchronous: before a session
@@ -162,24 +180,37 @@ def in_colab() -> bool:
     "True inside Google Colab."
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
+def is_notebook_kernel(shell) -> bool:
+    "Whether an IPython shell is a notebook kernel: Jupyter's (ipykernel) or Colab's (`google.colab._shell.Shell`)."
+    return any(c.__module__.split(".")[0] == "ipykernel" or c.__module__.startswith("google.colab")
+               for c in type(shell).__mro__)
+
 def is_interactive() -> bool:
-    "True when a person can answer a prompt: a terminal, or a notebook kernel not run by papermill/CI."
+    "True when a person can answer a prompt: a terminal, or a Colab notebook kernel not run by papermill/CI."
     if os.environ.get("CI") or os.environ.get("PAPERMILL_EXECUTION") or os.environ.get("NEOXCOURSE_HEADLESS"):
         return False
     try:
         from IPython import get_ipython
         shell = get_ipython()
-        if shell is not None and "ipykernel" in type(shell).__module__: return in_colab()
+        if shell is not None and is_notebook_kernel(shell): return in_colab()
     except ImportError:
         pass
     return sys.stdin is not None and sys.stdin.isatty()
+
+COLAB_DRIVE = Path("/content/drive")   # where Colab mounts Google Drive (the Colab stand-in test points it elsewhere)
+
+class DriveError(RuntimeError):
+    "Google Drive was asked for and did not mount; the message says what to do."
 
 def mount_drive(folder: str = "neoxcourse") -> Path | None:
     "Mount Google Drive in an interactive Colab session and return `MyDrive/<folder>`; None elsewhere."
     if not (in_colab() and is_interactive()): return None
     from google.colab import drive  # only exists in Colab
-    drive.mount("/content/drive")
-    path = Path("/content/drive/MyDrive") / folder
+    drive.mount(str(COLAB_DRIVE))
+    if not (COLAB_DRIVE / "MyDrive").is_dir():
+        raise DriveError(f"Google Drive did not mount at {COLAB_DRIVE} (no MyDrive folder): run the cell again and "
+                         f"allow access; without Drive a disconnect loses every checkpoint")
+    path = COLAB_DRIVE / "MyDrive" / folder
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -286,6 +317,18 @@ def wandb_key_available() -> bool:
     except (FileNotFoundError, netrc.NetrcParseError, OSError):
         return False
 
+def wandb_reachable(timeout: float = 3.0) -> str | None:
+    "None when the W&B server (`WANDB_BASE_URL`, else api.wandb.ai) accepts a connection within `timeout` s; else why not."
+    from urllib.parse import urlparse
+    url = urlparse(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai")
+    host, port = url.hostname or "api.wandb.ai", url.port or (80 if url.scheme == "http" else 443)
+    result = []
+    def probe():   # in a thread: a name lookup has no timeout of its own
+        try: socket.create_connection((host, port), timeout=timeout).close(); result.append(None)
+        except OSError as e: result.append(f"{host}:{port}: {e.strerror or type(e).__name__}")
+    t = threading.Thread(target=probe, daemon=True); t.start(); t.join(timeout + 0.5)
+    return result[0] if result else f"{host}:{port}: no answer within {timeout:g} s"
+
 def wandb_mode(requested: str = "auto", interactive: bool | None = None) -> str:
     "The W&B mode to use: 'online' when signed in, 'offline' when not, 'disabled' only when asked."
     env = os.environ.get("WANDB_MODE")
@@ -293,6 +336,11 @@ def wandb_mode(requested: str = "auto", interactive: bool | None = None) -> str:
     if requested in ("disabled", "offline"): return requested
     if requested not in ("auto", "online"):
         raise ValueError(f"W&B mode {requested!r}: use auto, online, offline or disabled")
+    unreachable = wandb_reachable()
+    if unreachable:   # a key is no use without the server: say so now, not after wandb's own 90-second wait
+        print(f"W&B: the server cannot be reached ({unreachable}); running offline. Upload later with: "
+              f"wandb sync <run folder>")
+        return "offline"
     if wandb_key_available(): return "online"
     if interactive if interactive is not None else is_interactive():
         import wandb
@@ -311,16 +359,24 @@ print("W&B mode:", mode)
 
 # %%
 #| hide
-_saved = {k: os.environ.pop(k, None) for k in ("WANDB_API_KEY", "WANDB_MODE")}
+_saved = {k: os.environ.pop(k, None) for k in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL")}
 _home = os.environ.get("HOME"); os.environ["HOME"] = "/nonexistent-neoxcourse-home"
+_server = socket.create_server(("127.0.0.1", 0))          # a stand-in W&B server that accepts connections
 try:
+    os.environ["WANDB_BASE_URL"] = f"http://127.0.0.1:{_server.getsockname()[1]}"
+    test_eq(wandb_reachable(), None)
     test_eq(wandb_mode("auto", interactive=False), "offline")
     test_eq(wandb_mode("disabled"), "disabled")
     os.environ["WANDB_API_KEY"] = "x" * 40
     test_eq(wandb_mode("auto", interactive=False), "online")
     test_fail(lambda: wandb_mode("sometimes"), contains="auto, online")
+    _server.close()                                          # the server goes away: offline within seconds
+    _t = time.perf_counter()
+    test_eq(wandb_mode("auto", interactive=False), "offline")
+    test_eq(time.perf_counter() - _t < 5, True)
 finally:
-    os.environ.pop("WANDB_API_KEY", None)
+    _server.close()
+    os.environ.pop("WANDB_API_KEY", None); os.environ.pop("WANDB_BASE_URL", None)
     os.environ["HOME"] = _home
     for k, v in _saved.items():
         if v is not None: os.environ[k] = v
@@ -337,7 +393,7 @@ finally:
 def environment_report() -> dict:
     "Everything about this machine that changes how (and how fast) the course trains."
     info = device_info()
-    return {**info, "colab": in_colab(), "drive_mounted": Path("/content/drive/MyDrive").exists(),
+    return {**info, "colab": in_colab(), "drive_mounted": (COLAB_DRIVE / "MyDrive").exists(),
             "wandb": wandb_mode(interactive=False), "versions": library_versions(),
             "platform": platform.platform()}
 
@@ -364,6 +420,105 @@ print(format_report(report))
 # %%
 test_eq(report["precision"] in ("fp32", "fp16", "bf16"), True)
 test_eq("torch" in format_report(report), True)
+
+
+# %% [markdown]
+# ## What an hour buys on this GPU
+#
+# The course promises what one T4-hour trains, so before anything else we measure *this* GPU, in well under a
+# minute: how fast it multiplies fp16 matrices (the work of every linear layer), how fast it moves memory (the
+# work of everything else: norms, GELU, attention's softmax, the optimizer), and one step of the T4 recipe.
+# Tokens per second times 3,600 is what an hour trains. On a CPU there is nothing to measure and the cells say so.
+
+# %%
+#| export
+def _timed(fn, device, reps: int) -> float:
+    "Seconds per call of `fn` on `device`, after two warm-up calls."
+    for _ in range(2): fn()
+    torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(reps): fn()
+    torch.cuda.synchronize(device)
+    return (time.perf_counter() - start) / reps
+
+def matmul_tflops(device="cuda", n: int = 4096, reps: int = 20) -> float:
+    "Sustained fp16 matrix-multiply speed in TFLOP/s: an (n, n) @ (n, n) product is 2 n^3 operations."
+    a, b = (torch.randn(n, n, device=device, dtype=torch.float16) for _ in range(2))
+    return 2 * n ** 3 / _timed(lambda: a @ b, device, reps) / 1e12
+
+def memory_bandwidth_gbs(device="cuda", mib: int = 512, reps: int = 20) -> float:
+    "Sustained memory bandwidth in GB/s: a copy of `mib` MiB reads it once and writes it once."
+    x = torch.empty(mib * 2 ** 20 // 4, device=device)     # float32
+    y = torch.empty_like(x)
+    return 2 * x.numel() * 4 / _timed(lambda: y.copy_(x), device, reps) / 1e9
+
+def measure_gpu(device=None) -> dict | None:
+    "fp16 matrix TFLOP/s and memory GB/s of the GPU, or None on a machine without one."
+    if not torch.cuda.is_available(): return None
+    device = torch.device(device or "cuda")
+    return {"name": torch.cuda.get_device_name(device), "matmul_tflops_fp16": matmul_tflops(device),
+            "memory_gb_per_s": memory_bandwidth_gbs(device)}
+
+
+# %%
+import time as _time
+t0 = _time.perf_counter()
+gpu = measure_gpu()
+if gpu is None:
+    print("No GPU here: nothing to measure. On Colab choose Runtime > Change runtime type > T4 GPU.")
+else:
+    from neoxcourse.config import load_config, project_root
+    from neoxcourse.train import benchmark_steps          # chapter 05: timed steps of a recipe
+    step = benchmark_steps(load_config(project_root() / "configs" / "t4.yml"), steps=5, warmup=2)
+    hour = step["tokens_per_sec"] * 3600
+    print(f"{gpu['name']}: {gpu['matmul_tflops_fp16']:.1f} TFLOP/s fp16 matrices, "
+          f"{gpu['memory_gb_per_s']:.0f} GB/s memory")
+    print(f"T4 recipe, one micro-batch of {step['micro_batch']}: {step['seconds_per_step']:.2f} s a step, "
+          f"{step['tokens_per_sec']:,.0f} tokens/s (eager; `neoxcourse train` compiles and is faster)")
+    print(f"one hour trains about {hour / 1e6:,.0f}M tokens; measured in {_time.perf_counter() - t0:.0f} s")
+
+# %%
+if gpu is None: test_eq(torch.cuda.is_available(), False)
+else:
+    assert 1 < gpu["matmul_tflops_fp16"] < 2000 and 50 < gpu["memory_gb_per_s"] < 10000, gpu
+    assert step["tokens_per_sec"] > 0
+
+
+# %% [markdown]
+# ## The course's numbers, in one place
+#
+# Some numbers come back in many chapters: how fast the course estimates a T4 trains the T4 recipe, how many
+# tokens an hour buys, how big each recipe is, how much memory PyTorch sees on Colab's T4. They are computed
+# once, by `python bench/facts.py`, from the recipes in `configs/` and the measurements in `bench/results/`,
+# into `reference/course_facts.json`; chapters print them from there (a test fails when a text states another
+# value). Measure your own GPU with the cell above and compare.
+
+# %%
+#| export
+def course_facts() -> dict:
+    "The course's repeated numbers (reference/course_facts.json, written by bench/facts.py)."
+    import json
+    import neoxcourse
+    for root in (Path.cwd(), *Path.cwd().parents, Path(neoxcourse.__file__).resolve().parent.parent):
+        path = root / "reference" / "course_facts.json"
+        if path.exists(): return json.loads(path.read_text())
+    raise FileNotFoundError("reference/course_facts.json not found: run from a checkout of the course "
+                            "(git clone https://github.com/neoxcourse/neoxcourse)")
+
+
+# %%
+facts = course_facts()
+t4, t4_recipe = facts["t4"], facts["recipes"]["t4"]
+print(f"T4 recipe: {t4_recipe['params_millions']}M parameters, {t4_recipe['train_iters']} iterations of "
+      f"{t4_recipe['global_batch_sequences']} x {t4_recipe['seq_length']} tokens = "
+      f"{t4_recipe['train_tokens_millions']}M tokens")
+print(f"estimated T4 speed on it: {t4['recipe_tokens_per_s_estimate_k']}k tokens/s "
+      f"(pessimistic {t4['recipe_tokens_per_s_pessimistic_k']}k), so an hour trains about "
+      f"{t4['hour_tokens_millions']}M tokens; PyTorch sees about {t4['colab_visible_memory_gib']} GiB of a T4")
+
+# %%
+test_eq(facts["recipes"]["t4"]["train_tokens"], t4_recipe["train_iters"] * t4_recipe["tokens_per_iteration"])
+assert 0 < t4["recipe_tokens_per_s_pessimistic_k"] <= t4["recipe_tokens_per_s_estimate_k"]
 
 # %% [markdown]
 # The configuration for the rest of this notebook. The parameters cell at the top chooses it: on a GPU the T4
@@ -415,6 +570,7 @@ def forgetful(seed):
     random.seed(seed)
     return random.random(), np.random.rand(), float(torch.rand(()))
 test_fail(lambda: check_exercise("00_setup", forgetful), contains="seed every generator")
+test_fail(lambda: check_exercise("00_setup", lambda s: (s, s, s)), contains="the seed itself")
 
 # %% [markdown]
 # Submitting records the result as a W&B run. Here it runs offline into a temporary folder and we read the run

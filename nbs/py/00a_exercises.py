@@ -17,13 +17,15 @@
 
 # %%
 #| hide
-# In Colab only: fetch the course and install it. Elsewhere this cell does nothing.
+# In Colab only: fetch the course and install it (again, if an earlier install failed). Elsewhere: nothing.
 import os, subprocess, sys
 if "google.colab" in sys.modules:
-    if not os.path.exists("/content/neoxcourse"):
+    if not os.path.exists("/content/neoxcourse/.git"):
         subprocess.run(["git", "clone", "--depth", "1", "https://github.com/neoxcourse/neoxcourse",
                         "/content/neoxcourse"], check=True)
+    if subprocess.run([sys.executable, "-c", "import neoxcourse.train"], cwd="/content").returncode != 0:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/neoxcourse"], check=True)
+    sys.path.insert(0, "/content/neoxcourse")  # an editable install is seen only after a restart
     os.chdir("/content/neoxcourse/nbs")
 
 # %% tags=["parameters"]
@@ -64,13 +66,14 @@ class ExerciseError(AssertionError):
 
 @dataclass(frozen=True)
 class Exercise:
-    "One exercise: its id (`NN_topic`), the metric its check returns, and whether higher is better."
+    "One exercise: its id (`NN_topic`), the metric its check returns, whether higher is better, whether it ranks."
     id: str
     title: str
     metric: str
     higher_is_better: bool
     bounds: tuple[float, float]      # the range a well-formed result lies in
     check: Callable[[Any], dict]     # answer -> {metric: value, ...}; raises ExerciseError
+    ranked: bool = False             # False: pass/fail, the leaderboard lists who passed; True: ranked by metric
 
 EXERCISES: dict[str, Exercise] = {}
 
@@ -88,6 +91,10 @@ def get_exercise(exercise_id: str) -> Exercise:
     if exercise_id not in EXERCISES:
         raise ExerciseError(f"no exercise {exercise_id!r}; known: {', '.join(EXERCISES) or 'none'}")
     return EXERCISES[exercise_id]
+
+def hidden_rng() -> np.random.Generator:
+    "A generator seeded from the operating system: the hidden, different-every-time cases of a check."
+    return np.random.default_rng(int.from_bytes(os.urandom(8), "little"))
 
 
 # %% [markdown]
@@ -108,7 +115,8 @@ def check_exercise(exercise_id: str, answer: Any) -> dict:
     lo, hi = ex.bounds
     if not (isinstance(value, (int, float)) and lo <= value <= hi):
         raise ExerciseError(f"{exercise_id}: {ex.metric} = {value!r} is outside the sane range [{lo}, {hi}]")
-    print(f"passed {exercise_id} ({ex.title}): " + ", ".join(f"{k} = {v}" for k, v in result.items()))
+    kind = f"ranked by {ex.metric}" if ex.ranked else "pass/fail"
+    print(f"passed {exercise_id} ({ex.title}; {kind}): " + ", ".join(f"{k} = {v}" for k, v in result.items()))
     return result
 
 def submit(exercise_id: str, answer: Any, name: str, config: dict | None = None, mode: str | None = None,
@@ -117,7 +125,8 @@ def submit(exercise_id: str, answer: Any, name: str, config: dict | None = None,
     import wandb
     from neoxcourse.env import wandb_mode
     if not name or not str(name).strip():
-        raise ExerciseError("submit needs your name (or W&B user name), e.g. name='ada'")
+        raise ExerciseError("submitting needs your name (or W&B user name): --name YOUR_NAME on the command "
+                            "line, name='YOUR_NAME' in Python")
     result = check_exercise(exercise_id, answer)
     run = wandb.init(project=project or os.environ.get("WANDB_PROJECT", "neoxcourse"),
                      entity=entity or os.environ.get("WANDB_ENTITY"), job_type="exercise", group=exercise_id,
@@ -138,17 +147,24 @@ def submit(exercise_id: str, answer: Any, name: str, config: dict | None = None,
 
 # %%
 #| export
-def exercise_main(exercise_id: str, answer: Callable[[], Any], argv: list | None = None) -> int:
-    "The command line of a starter file: check `answer()`, or submit it with --submit --name YOU."
+def exercise_main(exercise_id: str, answer: Callable, argv: list | None = None,
+                  add_arguments: Callable | None = None, submit_config: Callable | None = None) -> int:
+    "The command line of a starter or solution file: check `answer()`, or submit it with --submit --name YOU."
     import argparse
     import sys
     parser = argparse.ArgumentParser(description=f"Check (or submit) exercise {exercise_id}.")
     parser.add_argument("--submit", action="store_true", help="record the result as a W&B run")
     parser.add_argument("--name", help="your name or W&B user name (needed with --submit)")
+    if add_arguments: add_arguments(parser)      # a starter's own arguments (a config path, a checkpoint)
     args = parser.parse_args(argv)
+    if args.submit and not (args.name or "").strip():
+        print("not yet: --submit needs --name YOUR_NAME (your name or W&B user name)", file=sys.stderr)
+        return 2
     try:
-        if args.submit: submit(exercise_id, answer(), name=args.name)
-        else: check_exercise(exercise_id, answer())
+        value = answer(args) if add_arguments else answer()
+        if args.submit: submit(exercise_id, value, name=args.name,
+                               config=submit_config(args) if submit_config else None)
+        else: check_exercise(exercise_id, value)
     except (ExerciseError, NotImplementedError) as e:   # a wrong answer, or a starter not written yet
         print(f"not yet: {e}", file=sys.stderr)
         return 1
@@ -206,16 +222,40 @@ EXERCISES.pop("99_demo")
 
 # %%
 #| export
+def _first_draws(seed: int) -> tuple:
+    "The first draw of random, NumPy and PyTorch after `seed_everything(seed)`."
+    import random
+    import torch
+    from neoxcourse.env import seed_everything
+    seed_everything(seed)
+    return random.random(), float(np.random.rand()), float(torch.rand(()))
+
 def check_repeatable(make_batch) -> dict:
-    "Check exercise 00: `make_batch(seed)` returns identical draws for equal seeds and different ones otherwise."
-    def flat(batch):
-        try: return [float(x) for part in batch for x in np.asarray(part, dtype=float).ravel()]
-        except TypeError: raise ExerciseError("make_batch must return a tuple of numbers or arrays") from None
-    a, b, c = flat(make_batch(0)), flat(make_batch(0)), flat(make_batch(1))
-    if len(a) < 3: raise ExerciseError("return one draw from each of random, numpy and torch (3 or more numbers)")
-    if a != b: raise ExerciseError("two calls with seed 0 gave different numbers: seed every generator")
-    if a == c: raise ExerciseError("seeds 0 and 1 gave the same numbers: use the seed you are given")
-    return {"repeatable": 1.0, "draws": len(a)}
+    "Check exercise 00: `make_batch(seed)` returns the first draws of random, NumPy and PyTorch seeded with `seed`."
+    import random
+    import torch
+    rng = hidden_rng()
+    seeds = [int(s) for s in rng.integers(0, 2**31, 3)]    # hidden seeds, new at every check
+    for seed in seeds:
+        want = _first_draws(seed)
+        other = int(rng.integers(2**31))                    # leave every generator somewhere else first
+        random.seed(other); np.random.seed(other); torch.manual_seed(other)
+        try: batch = make_batch(seed)
+        except Exception as e: raise ExerciseError(f"make_batch({seed}) raised {type(e).__name__}: {e}") from None
+        if not isinstance(batch, (tuple, list)) or len(batch) < 3:
+            raise ExerciseError("return a tuple of three draws: random's, NumPy's and PyTorch's, in that order")
+        try: got = [float(np.asarray(part, dtype=float).ravel()[0]) for part in batch[:3]]
+        except (TypeError, ValueError, IndexError):
+            raise ExerciseError("each of the three parts must be a number or an array of numbers") from None
+        if got == [float(seed)] * 3:
+            raise ExerciseError(f"make_batch({seed}) returned the seed itself: return draws from the seeded "
+                                f"generators (random.random(), np.random.rand(), torch.rand(()))")
+        for name, g, w in zip(("random", "NumPy", "PyTorch"), got, want):
+            if abs(g - w) > 1e-7:
+                raise ExerciseError(f"make_batch({seed}): the {name} draw is {g!r}, but the first {name} draw "
+                                    f"after seeding with {seed} is {w!r}: seed every generator with the seed "
+                                    f"you are given, then draw once from each")
+    return {"repeatable": 1.0, "seeds_tried": len(seeds)}
 
 register_exercise(Exercise("00_setup", "Make a run repeatable", "repeatable", True, (1.0, 1.0), check_repeatable))
 
@@ -227,7 +267,8 @@ def make_batch(seed):
     seed_everything(seed)
     return random.random(), np.random.rand(2), torch.rand(2)
 test_eq(check_exercise("00_setup", make_batch)["repeatable"], 1.0)
-test_fail(lambda: check_exercise("00_setup", lambda seed: (1.0, 2.0, 3.0)), contains="use the seed")
+test_fail(lambda: check_exercise("00_setup", lambda seed: (seed, seed, seed)), contains="the seed itself")
+test_fail(lambda: check_exercise("00_setup", lambda seed: (1.0, 2.0, 3.0)), contains="seed every generator")
 
 # %% [markdown]
 # ## Recap

@@ -17,12 +17,13 @@
 
 # %%
 #| hide
-# In Colab only: fetch the course and install it. Elsewhere this cell does nothing.
+# In Colab only: fetch the course and install it (again, if an earlier install failed). Elsewhere: nothing.
 import os, subprocess, sys
 if "google.colab" in sys.modules:
-    if not os.path.exists("/content/neoxcourse"):
+    if not os.path.exists("/content/neoxcourse/.git"):
         subprocess.run(["git", "clone", "--depth", "1", "https://github.com/neoxcourse/neoxcourse",
                         "/content/neoxcourse"], check=True)
+    if subprocess.run([sys.executable, "-c", "import neoxcourse.train"], cwd="/content").returncode != 0:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/neoxcourse[dev]"], check=True)
     sys.path.insert(0, "/content/neoxcourse")  # an editable install is seen only after a restart
     os.chdir("/content/neoxcourse/nbs")
@@ -113,7 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `neoxcourse` command."
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"] and argv[1:]:
+        args = argparse.Namespace(bench_args=argv[1:], handler=COMMANDS["bench"][2])
+    else: args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help(); return 2
     warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
@@ -207,18 +211,29 @@ def _cmd_complete(args) -> int:
 
 def _cmd_export_neox(args) -> int:
     from neoxcourse.neox import export_neox
-    written = export_neox(_config_from(args), args.out)
-    print(f"GPT-NeoX files written to {args.out}: {written}")
+    export_neox(_config_from(args), args.out)   # it prints its one success line (what was written, where)
     return 0
+
+def bench_argv(bench_args: list[str], scratch: Path) -> list[str]:
+    "The arguments for bench/bench_train.py: the user's as given (a leading `--` dropped), `--out scratch` unless set."
+    rest = list(bench_args[1:] if bench_args[:1] == ["--"] else bench_args)
+    if any(a == "--out" or a.startswith("--out=") for a in rest) or any(a in ("-h", "--help") for a in rest):
+        return rest
+    return [*rest, "--out", str(scratch)]   # never over the course's tracked bench/results unless asked
 
 def _cmd_bench(args) -> int:
     import runpy
-    from neoxcourse.config import project_root
+    from neoxcourse.config import load_config, project_root
     script = project_root() / "bench" / "bench_train.py"
     if not script.exists():
         raise ConfigError(f"{script}: not found; run `neoxcourse bench` from a checkout of the course")
-    sys.argv = [str(script), *args.bench_args]
-    runpy.run_path(str(script), run_name="__main__")
+    scratch = load_config(text="", root=project_root()).resolve("checkpoints") / "bench"
+    argv = bench_argv(args.bench_args, scratch)
+    if argv[-2:] == ["--out", str(scratch)]:
+        print(f"results go to {scratch} (pass --out bench/results to update the course's own)")
+    sys.argv = [str(script), *argv]
+    try: runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as e: return int(e.code or 0) if not isinstance(e.code, str) else 2
     return 0
 
 
@@ -316,6 +331,16 @@ test_eq((status, msg.count("\n")), (2, 1))
 test_eq("key 'lr-decay-style': unknown schedule 'cosin'" in msg and "registered: constant, cosine" in msg, True)
 test_eq(_check("num-layers: 2\n", "optimizer.type=sgd", "lr-decay-style=wsd")[0], 0)
 test_eq(_check("num-layers: 2\n", "optimizer.type=lamb")[0], 2)
+
+# %% [markdown]
+# `neoxcourse bench` hands everything after `bench` to `bench/bench_train.py` as written (`--t4`, `--only`,
+# `-- --help`), and unless you name `--out` its results go to `checkpoints/bench/`, a folder git ignores: the
+# course's own `bench/results/` change only when you ask for it.
+
+# %%
+test_eq(bench_argv(["--t4", "--only", "sdpa"], Path("/s")), ["--t4", "--only", "sdpa", "--out", "/s"])
+test_eq(bench_argv(["--", "--help"], Path("/s")), ["--help"])
+test_eq(bench_argv(["--out", "bench/results"], Path("/s")), ["--out", "bench/results"])
 
 # %% [markdown]
 # ## Recap

@@ -34,12 +34,13 @@
 
 # %%
 #| hide
-# In Colab only: fetch the course and install it. Elsewhere this cell does nothing.
+# In Colab only: fetch the course and install it (again, if an earlier install failed). Elsewhere: nothing.
 import os, subprocess, sys
 if "google.colab" in sys.modules:
-    if not os.path.exists("/content/neoxcourse"):
+    if not os.path.exists("/content/neoxcourse/.git"):
         subprocess.run(["git", "clone", "--depth", "1", "https://github.com/neoxcourse/neoxcourse",
                         "/content/neoxcourse"], check=True)
+    if subprocess.run([sys.executable, "-c", "import neoxcourse.train"], cwd="/content").returncode != 0:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/neoxcourse[dev]"], check=True)
     sys.path.insert(0, "/content/neoxcourse")  # an editable install is seen only after a restart
     os.chdir("/content/neoxcourse/nbs")
@@ -110,8 +111,11 @@ scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")  # a los
 test_eq(scaler.is_enabled(), precision == "fp16")
 
 # %% [markdown]
-# Why the scale matters, in two lines: a gradient of 1e-8 (common for embeddings of rare tokens) is
-# zero in fp16, but survives when multiplied by the scaler's starting scale of 65536 first.
+# Why the scale matters, in two lines. Under autocast the weights and their gradients are fp32, so a weight
+# gradient of 1e-8 is safe; what is fp16 is the backward pass through the matrix products: the gradients
+# of the activations. One of 1e-8 is zero in fp16 (its smallest subnormal is 6e-8), and everything computed
+# from it downstream is lost, but it survives when the loss, and so every gradient, was multiplied by the
+# scaler's starting scale of 65536 first.
 
 # %%
 g = torch.tensor(1e-8)
@@ -403,8 +407,10 @@ def my_share(sampler, n_micro: int, ddp: Distributed, device) -> list:
 
 # %%
 #| export
-def checkpoint_dir(cfg, drive: Path = Path("/content/drive/MyDrive")) -> Path:
+def checkpoint_dir(cfg, drive: Path | None = None) -> Path:
     "Where checkpoints and the W&B run go: `save`, moved into Google Drive on Colab when it is mounted."
+    from neoxcourse.env import COLAB_DRIVE   # read when called: where Colab mounted Drive (`mount_drive`)
+    drive = Path(drive) if drive is not None else COLAB_DRIVE / "MyDrive"
     save = cfg.resolve(cfg.training.save or "checkpoints")
     if in_colab() and Path(drive).is_dir() and not str(save).startswith(str(Path(drive).parent)):
         try: rel = save.relative_to(cfg.root)
@@ -563,6 +569,7 @@ class TimeBudget:
     used_before: float = 0.0
     train_iters: int | None = None
     reason: str = ""
+    seconds_per_iteration: float = 0.0   # with its share of evaluations and checkpoints
 
     def left(self, session_start: float) -> float:
         "Seconds of the budget still unused."
@@ -571,6 +578,7 @@ class TimeBudget:
     def size(self, step: int, step_s: float, eval_s: float, save_s: float, t, session_start: float) -> int:
         "The last iteration that fits: the rest of the budget over one iteration's cost (its share of evaluations and checkpoints), after the final evaluation and checkpoint."
         per_iteration = step_s + eval_s / t.eval_interval + (save_s / t.checkpoint_factor if t.checkpoint_factor else 0)
+        self.seconds_per_iteration = per_iteration
         spare = self.left(session_start) - eval_s - save_s - BUDGET_MARGIN * self.seconds
         self.train_iters = step + max(int(spare // per_iteration), 0)
         self.reason = (f"time budget {self.seconds / 60:g} min: {step_s:.3g} s an iteration, {eval_s:.3g} s an "
@@ -582,14 +590,18 @@ class TimeBudget:
     def state(self, session_start: float) -> dict:
         "What a checkpoint keeps, so that a resumed run continues the same budget to the same end."
         used = self.seconds - self.left(session_start)
-        return {"seconds": self.seconds, "used_seconds": used, "train_iters": self.train_iters, "reason": self.reason}
+        return {"seconds": self.seconds, "used_seconds": used, "train_iters": self.train_iters, "reason": self.reason,
+                "seconds_per_iteration": self.seconds_per_iteration}
 
-    def resume(self, saved: dict | None, main: bool = True) -> None:
+    def resume(self, saved: dict | None, step: int, main: bool = True) -> None:
         "Continue a checkpoint's budget: its time used counts, its end stays (the schedule stays continuous)."
-        if not saved: return
+        if not saved or saved.get("train_iters") is None: return     # saved before sizing: size again
         self.used_before, self.train_iters, self.reason = saved["used_seconds"], saved["train_iters"], saved["reason"]
-        if main: print(f"time budget: {self.used_before / 60:.1f} of {self.seconds / 60:g} min used; "
-                       f"continuing to iteration {self.train_iters}")
+        self.seconds_per_iteration = saved.get("seconds_per_iteration", 0.0)
+        need = (self.train_iters - step) * self.seconds_per_iteration
+        if main: print(f"time budget: {self.used_before / 60:.1f} of {self.seconds / 60:g} min used; continuing "
+                       f"the same schedule to iteration {self.train_iters} (about {need / 60:.1f} min at the speed "
+                       f"measured, {(self.seconds - self.used_before) / 60:.1f} min of budget left)")
 
 def resumed_train_iters(cfg, state: dict, step: int, main: bool = True) -> int:
     "train-iters of a resumed run: the budget's end under a time budget; a changed train-iters said aloud."
@@ -621,12 +633,14 @@ end = b.size(6, 1.0, 10.0, 5.0, t_cfg, start)           # 1 s a step, 10 s an ev
 # (500 s - 15 s final eval and checkpoint - 30 s margin) / (1 + 10/50 + 5/100) s = 364 more iterations
 test_eq(end, 6 + 364)
 test_eq(b.state(start)["train_iters"], 370)
-resumed = TimeBudget(600.0); resumed.resume(b.state(start), main=False)
+resumed = TimeBudget(600.0); resumed.resume(b.state(start), 100, main=False)
 test_eq((resumed.train_iters, round(resumed.used_before)), (370, 100))
 
 
 # %% [markdown]
-# `train` follows the numbered steps in its comments: 1-2 processes and data, 3-5 the model, the micro-batch, the optimizer and the schedule, 6 resuming, 7 the wrappers (DDP, `torch.compile`), 8 the loop itself, one optimizer step per iteration.
+# `train` follows the numbered steps in its comments: 1-2 processes and data, 3-5 the model, the micro-batch, the optimizer and the schedule, 6 resuming, 7 the wrappers (DDP, `torch.compile`), 8 the loop itself, one optimizer step per iteration, and 9 the sizing of a run by the clock.
+#
+# On a GPU the loop takes its fast path unless `neoxcourse.training.compile` says otherwise: the model and the loss are compiled into one graph (so the fp32 cross-entropy fuses into the logits), replayed as CUDA graphs when a step is one micro-batch on one GPU, and the optimizer is chapter 06's multi-tensor version of the configured one (the same numbers, fewer kernels). The first step pays for the compilation, and the loop prints how long it took; tokens/s leave that step out. On a CPU (and in CI) the loop stays eager and per-parameter, exactly as written here; `--set training.compile=true` turns the fast path on anywhere, `false` off.
 
 # %%
 #| export
@@ -677,7 +691,7 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
         if ddp.main: print(f"resuming from {path} (iteration {step})")
         train_iters = resumed_train_iters(cfg, state, step, ddp.main)   # says so when the schedule changes
         schedule = build_schedule(cfg.schedule, train_iters, cfg.optimizer.lr)
-        if budget is not None: budget.resume(state.get("time_budget"), ddp.main)
+        if budget is not None: budget.resume(state.get("time_budget"), step, ddp.main)
         if step >= train_iters:                   # a finished run: nothing to train, no W&B run to open
             if ddp.main: print(_finished_message(path, step, train_iters))
             res.train_iters = train_iters
@@ -784,11 +798,6 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
                     last_eval = step
                 due = t.checkpoint_factor and step % t.checkpoint_factor == 0
                 if due or step == train_iters: save(step)
-                if budget is not None and step < train_iters and budget.left(session_start) <= 0:
-                    save(step)                    # slower than measured: stop at the budget, resumable
-                    if ddp.main: print(f"\nthe time budget ({t.time_budget_minutes:g} min) ran out at "
-                                       f"iteration {step} of {train_iters}; checkpoint in {save_dir}.")
-                    break
                 if on_step is not None: on_step(step, res)
     except KeyboardInterrupt:
         res.interrupted = True
@@ -995,8 +1004,11 @@ test_eq(list_checkpoints(demo_root / "wide"), [])           # nothing was traine
 # Three numbers describe a training run's speed. **Tokens per second** is what you pay for: the global batch
 # in tokens divided by the wall time of a step, measured after a few warm-up steps (the first steps
 # allocate memory, autotune kernels and, with `torch.compile`, compile). **MFU** (chapter 05b) compares
-# it with what the GPU could do: on a T4, 20-35% is good for a small model, under 10% means the GPU waits on
-# something. **Peak memory** (`torch.cuda.max_memory_allocated`) says how much room is left for a larger
+# it with what the GPU could do: for this course's small models it is low: the T4 recipe is estimated at 12.9% on a T4
+# (`reference/course_facts.json`, from `bench/capstone.py`), because at width 384 the memory-bound work
+# (LayerNorm, GELU, softmax, the optimizer) takes more time than the matrix products, and the H200 runs of
+# the README's table reach 27-35% with `torch.compile` on a larger model. Read MFU as a comparison between
+# runs of the same model on the same GPU: a drop means the GPU waits on something (data, Python, a sync). **Peak memory** (`torch.cuda.max_memory_allocated`) says how much room is left for a larger
 # micro-batch, which is usually the cheapest speed-up.
 #
 # GPU work is asynchronous: a Python timer around a step measures only the launch unless something waits

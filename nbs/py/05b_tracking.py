@@ -32,12 +32,13 @@
 
 # %%
 #| hide
-# In Colab only: fetch the course and install it. Elsewhere this cell does nothing.
+# In Colab only: fetch the course and install it (again, if an earlier install failed). Elsewhere: nothing.
 import os, subprocess, sys
 if "google.colab" in sys.modules:
-    if not os.path.exists("/content/neoxcourse"):
+    if not os.path.exists("/content/neoxcourse/.git"):
         subprocess.run(["git", "clone", "--depth", "1", "https://github.com/neoxcourse/neoxcourse",
                         "/content/neoxcourse"], check=True)
+    if subprocess.run([sys.executable, "-c", "import neoxcourse.train"], cwd="/content").returncode != 0:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/neoxcourse[dev]"], check=True)
     sys.path.insert(0, "/content/neoxcourse")  # an editable install is seen only after a restart
     os.chdir("/content/neoxcourse/nbs")
@@ -326,14 +327,17 @@ test_fail(lambda: read_run(wbdir, "nosuchid"), contains="no W&B run 'nosuchid'")
 #
 # `start_tracking` with the config of this notebook (forced offline here, so running the notebook never
 # creates runs in your account): the run's config holds the resolved GPT-NeoX keys, and the MFU of a T4
-# training the default recipe at an assumed 20k tokens/s comes out of the table above.
+# training the T4 recipe at the course's estimated speed (chapter 00's `course_facts`) comes out of
+# the table above.
 
 # %%
 from dataclasses import replace
 from neoxcourse.model import flops_per_token
+from neoxcourse.env import course_facts
 t4 = load_config(cfg.root / "configs" / "t4.yml")
-mfu_t4 = model_flops_utilization(20_000, flops_per_token(t4.model), peak_flops("Tesla T4"))
-print(f"T4 recipe: {flops_per_token(t4.model) / 1e6:.0f} MFLOPs a token; 20k tokens/s would be {mfu_t4:.1%} MFU")
+t4_tps = course_facts()["t4"]["recipe_tokens_per_s_estimate_k"] * 1000
+mfu_t4 = model_flops_utilization(t4_tps, flops_per_token(t4.model), peak_flops("Tesla T4"))
+print(f"T4 recipe: {flops_per_token(t4.model) / 1e6:.0f} MFLOPs a token; {t4_tps / 1e3:.0f}k tokens/s would be {mfu_t4:.1%} MFU")
 offline = replace(cfg, wandb=replace(cfg.wandb, mode="offline", use_wandb=True))
 tracker = start_tracking(offline, Path(tempfile.mkdtemp()))
 tracker.log({"train/lm_loss": 9.01, "runtime/model_flops_utilization": mfu_t4}, step=1)

@@ -18,12 +18,13 @@
 
 # %%
 #| hide
-# In Colab only: fetch the course and install it. Elsewhere this cell does nothing.
+# In Colab only: fetch the course and install it (again, if an earlier install failed). Elsewhere: nothing.
 import os, subprocess, sys
 if "google.colab" in sys.modules:
-    if not os.path.exists("/content/neoxcourse"):
+    if not os.path.exists("/content/neoxcourse/.git"):
         subprocess.run(["git", "clone", "--depth", "1", "https://github.com/neoxcourse/neoxcourse",
                         "/content/neoxcourse"], check=True)
+    if subprocess.run([sys.executable, "-c", "import neoxcourse.train"], cwd="/content").returncode != 0:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/neoxcourse[dev]"], check=True)
     sys.path.insert(0, "/content/neoxcourse")  # an editable install is seen only after a restart
     os.chdir("/content/neoxcourse/nbs")
@@ -35,6 +36,7 @@ overrides = {}      # GPT-NeoX keys, dotted for nested ones, e.g. {"train-iters"
 # %%
 #| export
 import difflib
+import fnmatch
 import json
 import math
 import os
@@ -49,12 +51,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from neoxcourse.checkpoint import latest_checkpoint, load_checkpoint
+from neoxcourse.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
 from neoxcourse.config import load_config
 from neoxcourse.generate import complete, generate, heal_prompt, left_pad, stop_index
 from neoxcourse.model import GPTNeoX, load_pretrained
 from neoxcourse.sandbox import SandboxLimits, humaneval_program, run_programs, self_test
-from neoxcourse.tokenizer import load_tokenizer, prepare
+from neoxcourse.tokenizer import check_vocab_match, load_tokenizer, prepare
 from neoxcourse.tracking import read_run, start_tracking
 from neoxcourse.device import autocast_context, choose_device, choose_precision
 from neoxcourse.train import checkpoint_dir
@@ -292,14 +294,21 @@ def load_for_evaluation(cfg, checkpoint, device=None):
                                     f"folders)")
         path = latest
     if (path / "config.json").exists():                               # any Hugging Face GPT-NeoX
-        model = load_pretrained(path, device=device)
+        try: model = load_pretrained(path, device=device)
+        except (OSError, ValueError, RuntimeError, KeyError) as e:        # truncated weights, a damaged config.json
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise CheckpointError(f"{path}: the model cannot be loaded ({first}); copy the folder again or "
+                                  f"save it anew with save_pretrained") from None
     else:                                                             # a course checkpoint
         saved = path / "config.yml"                                  # the config that trained it
         model_cfg = (load_config(saved) if saved.exists() else cfg).model
         model = GPTNeoX(model_cfg)
         load_checkpoint(path, model)
         model = model.to(device).eval()
-    return model, evaluation_tokenizer(cfg, path)
+    tokenizer = evaluation_tokenizer(cfg, path)
+    # a tokenizer of another vocabulary gives wrong numbers (or ids past the embedding): refused, both ways
+    check_vocab_match(model.gpt_neox.embed_in.num_embeddings, tokenizer, f"the model in {path}")
+    return model, tokenizer
 
 
 # %%
@@ -564,7 +573,8 @@ test_eq(0 <= line_metrics["line_edit_similarity"] <= 100, True)
 #   = 1 - \prod_{i=n-c+1}^{n} \left(1 - \frac{k}{i}\right),$$
 #
 # averaged over problems. The product form avoids the huge binomials. Reporting $1-(1-c/n)^k$ instead is
-# biased (it overestimates), and pass@k for $k > n$ is undefined: we report only $k \le n$. You will write
+# biased low (it underestimates): it is a concave function of $\hat p = c/n$, so by Jensen's inequality its
+# average is below $1-(1-p)^k$ (Chen et al. 2021, *Evaluating Large Language Models Trained on Code*, section 2.1), and pass@k for $k > n$ is undefined: we report only $k \le n$. You will write
 # this estimator yourself in the exercise; here is the library's.
 
 # %% [markdown]
@@ -827,12 +837,31 @@ def evaluate(cfg, checkpoint_dir, log: bool = True) -> dict:
     return metrics
 
 
-def format_metrics(metrics: dict) -> str:
-    """One `name: value` line a metric, as the command line prints them."""
-    width = max(map(len, metrics), default=0)
-    return "\n".join(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}"
-                     for k, v in metrics.items())
+METRIC_UNITS = [  # (name pattern, unit): fractions and 0-100 scores must not be read side by side without one
+    ("loss", "nats per token"), ("bits_per_byte", "bits per byte"), ("perplexity", "(exp of the loss)"),
+    ("top*_accuracy", "fraction of tokens, 0-1"), ("tokens", "tokens"), ("bytes", "bytes"),
+    ("line_exact_match", "% of lines, 0-100"), ("line_edit_similarity", "similarity, 0-100"),
+    ("line_bleu", "BLEU, 0-100"), ("line_samples", "lines"), ("humaneval_pass@*", "fraction of problems, 0-1"),
+    ("humaneval_syntax_valid", "fraction of samples, 0-1"), ("humaneval_problems", "problems"),
+    ("humaneval_samples_per_problem", "samples"), ("seconds", "s"),
+]
 
+def metric_unit(name: str) -> str:
+    """The unit `name` is measured in ('' when none is known)."""
+    return next((unit for pattern, unit in METRIC_UNITS if fnmatch.fnmatchcase(name, pattern)), "")
+
+def format_metrics(metrics: dict) -> str:
+    """One `name  value  unit` line a metric, as the command line prints them."""
+    width = max(map(len, metrics), default=0)
+    value = lambda v: f"{v:.4f}" if isinstance(v, float) else f"{v}"
+    return "\n".join(f"{k:<{width}}  {value(v):>10}  {metric_unit(k)}".rstrip() for k, v in metrics.items())
+
+
+# %%
+test_eq(metric_unit("humaneval_pass@10"), "fraction of problems, 0-1")
+test_eq(metric_unit("line_exact_match"), "% of lines, 0-100")
+test_eq(format_metrics({"bits_per_byte": 2.5, "line_samples": 8}).splitlines(),
+        ["bits_per_byte       2.5000  bits per byte", "line_samples             8  lines"])
 
 # %%
 eval_cfg = load_config(config_path or default_config_path(),

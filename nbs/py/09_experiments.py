@@ -20,12 +20,13 @@
 
 # %%
 #| hide
-# In Colab only: fetch the course and install it. Elsewhere this cell does nothing.
+# In Colab only: fetch the course and install it (again, if an earlier install failed). Elsewhere: nothing.
 import os, subprocess, sys
 if "google.colab" in sys.modules:
-    if not os.path.exists("/content/neoxcourse"):
+    if not os.path.exists("/content/neoxcourse/.git"):
         subprocess.run(["git", "clone", "--depth", "1", "https://github.com/neoxcourse/neoxcourse",
                         "/content/neoxcourse"], check=True)
+    if subprocess.run([sys.executable, "-c", "import neoxcourse.train"], cwd="/content").returncode != 0:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/neoxcourse[dev]"], check=True)
     sys.path.insert(0, "/content/neoxcourse")  # an editable install is seen only after a restart
     os.chdir("/content/neoxcourse/nbs")
@@ -447,7 +448,7 @@ test_close(token_speedup(runs[1], runs[1], "train/lm_loss"), 1.0)
 # `--set` takes them (`lr`, `optimizer.type`, `warmup`), so each trial is the base config with overrides:
 #
 # ```bash
-# wandb sweep configs/sweeps/lr.yml          # registers the sweep; prints its id ENTITY/PROJECT/SWEEP_ID
+# wandb sweep configs/sweeps/adamw_cosine.yaml   # AdamW's peak lr, 5 values; registers the sweep; prints its id ENTITY/PROJECT/SWEEP_ID
 # wandb agent ENTITY/PROJECT/SWEEP_ID        # run trials here; start one agent per GPU (or per Colab)
 # wandb agent --count 4 ENTITY/PROJECT/SWEEP_ID
 # ```

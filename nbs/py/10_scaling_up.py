@@ -22,12 +22,13 @@
 
 # %%
 #| hide
-# In Colab only: fetch the course and install it. Elsewhere this cell does nothing.
+# In Colab only: fetch the course and install it (again, if an earlier install failed). Elsewhere: nothing.
 import os, subprocess, sys
 if "google.colab" in sys.modules:
-    if not os.path.exists("/content/neoxcourse"):
+    if not os.path.exists("/content/neoxcourse/.git"):
         subprocess.run(["git", "clone", "--depth", "1", "https://github.com/neoxcourse/neoxcourse",
                         "/content/neoxcourse"], check=True)
+    if subprocess.run([sys.executable, "-c", "import neoxcourse.train"], cwd="/content").returncode != 0:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/neoxcourse[dev]"], check=True)
     sys.path.insert(0, "/content/neoxcourse")  # an editable install is seen only after a restart
     os.chdir("/content/neoxcourse/nbs")
@@ -553,20 +554,22 @@ test_eq(len(check_neox_config({"num-layerz": 2, "lr-decay-style": "wsd",
 #| export
 BATCH_KEYS = ("train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps")
 
-def neox_batch(cfg, num_gpus: int = 1, model_parallel: int = 1, pipe_parallel: int = 1) -> tuple[dict, list[str]]:
+def neox_batch(cfg, num_gpus: int = 1, model_parallel: int = 1,
+               pipe_parallel: int = 1) -> tuple[dict, list[str]]:
     "GPT-NeoX's batch keys for the course's global batch on `num_gpus` GPUs of one node, and notes."
     total, micro = cfg.training.global_batch_size, cfg.training.micro_batch_size
-    per_replica = model_parallel * max(pipe_parallel, 1)                  # GPUs holding one model copy
+    per_replica = model_parallel * max(pipe_parallel, 1)               # GPUs holding one model copy
     if num_gpus < 1 or num_gpus % per_replica or total % (num_gpus // per_replica):
-        raise ConfigError(f"num_gpus {num_gpus}: the global batch of {total} sequences must split evenly over "
-                          f"the data-parallel GPUs (num_gpus / {per_replica}); use a number that divides it")
+        raise ConfigError(f"num_gpus {num_gpus}: the global batch of {total} sequences must split "
+                          f"evenly over the data-parallel GPUs (num_gpus / {per_replica}); use a number "
+                          f"that divides it")
     dp = num_gpus // per_replica
-    fit = max(m for m in range(1, micro + 1) if total % (m * dp) == 0)    # largest micro-batch that divides
-    plan = batch_plan(cfg, dp, fit)
-    notes = [] if fit == micro else [f"micro-batch {micro} x {dp} GPUs does not divide the global batch {total}: "
-                                     f"wrote micro-batch {fit} x accumulation {plan.gradient_accumulation_steps}"]
+    fit = max(m for m in range(1, micro + 1) if total % (m * dp) == 0)  # largest micro-batch that divides
+    acc = batch_plan(cfg, dp, fit).gradient_accumulation_steps
+    notes = [] if fit == micro else [f"micro-batch {micro} x {dp} GPUs does not divide the global batch "
+                                     f"{total}: wrote micro-batch {fit} x accumulation {acc}"]
     return {"train_batch_size": total, "train_micro_batch_size_per_gpu": fit,
-            "gradient_accumulation_steps": plan.gradient_accumulation_steps, "num_gpus": num_gpus}, notes
+            "gradient_accumulation_steps": acc, "num_gpus": num_gpus}, notes
 
 
 # %% [markdown]
@@ -583,10 +586,11 @@ def neox_batch_check(batch: dict, dp_world_size: int) -> bool:
 _t4 = load_config(project_root() / "configs" / "t4.yml")
 for n in (1, 2, 8):
     b, why = neox_batch(_t4, n)
-    print(f"{n} GPU(s): " + ", ".join(f"{k} {v}" for k, v in b.items()) + f"; GPT-NeoX accepts: {neox_batch_check(b, n)}",
-          *why)
+    print(f"{n} GPU(s): " + ", ".join(f"{k} {v}" for k, v in b.items())
+          + f"; GPT-NeoX accepts: {neox_batch_check(b, n)}", *why)
 test_eq([neox_batch(_t4, n)[0]["gradient_accumulation_steps"] for n in (1, 2, 8)], [2, 1, 1])
-test_eq([neox_batch(_t4, n)[0]["train_micro_batch_size_per_gpu"] for n in (1, 2, 4, 8, 64)], [32, 32, 16, 8, 1])
+test_eq([neox_batch(_t4, n)[0]["train_micro_batch_size_per_gpu"] for n in (1, 2, 4, 8, 64)],
+        [32, 32, 16, 8, 1])
 test_eq(all(neox_batch_check(neox_batch(_t4, n)[0], n) for n in (1, 2, 4, 8, 16, 32, 64)), True)
 test_eq(neox_batch_check({"train_batch_size": 64, "train_micro_batch_size_per_gpu": 32,
                           "gradient_accumulation_steps": 1}, 1), False)   # the old export on one GPU
@@ -600,7 +604,7 @@ test_fail(lambda: neox_batch(_t4, 3, model_parallel=2), contains="num_gpus 3")
 def neox_config(cfg, train_prefix: str, valid_prefix: str, vocab_file: str, save_dir: str,
                 unsupported: str = "error", tokenizer_size: int | None = None,
                 num_gpus: int | None = None) -> tuple[dict, list[str]]:
-    "The GPT-NeoX config for `cfg` on `num_gpus` GPUs (else the config's `num_gpus`, else 1), with paths and notes."
+    "The GPT-NeoX config for `cfg` on `num_gpus` GPUs (else the config's, else 1), with paths and notes."
     if unsupported not in ("error", "closest"): raise ValueError("unsupported must be 'error' or 'closest'")
     d = to_neox_dict(cfg, course=False)
     from_config = _pop(d, "num_gpus")                     # `--set num_gpus=8` on the command line
@@ -621,7 +625,8 @@ def neox_config(cfg, train_prefix: str, valid_prefix: str, vocab_file: str, save
     for key in ("pipe_parallel_size", "model_parallel_size"):
         if _find(d, key) is None: d[key] = 1
     for key in BATCH_KEYS: _pop(d, key)
-    batch, more = neox_batch(cfg, int(num_gpus), d[_find(d, "model_parallel_size")], d[_find(d, "pipe_parallel_size")])
+    batch, more = neox_batch(cfg, int(num_gpus), d[_find(d, "model_parallel_size")],
+                             d[_find(d, "pipe_parallel_size")])
     d.update(batch)
     notes += more
     # 4. checkpoints: DeepSpeed's format, in their own folder
@@ -694,13 +699,14 @@ class NeoXExport:
                                                   for k, v in self.splits.items()) + f" and {self.vocab_file}")
 
 def launch_command(config_path, num_gpus: int) -> str:
-    "The shell line that trains an exported config on `num_gpus` GPUs of one machine, from a GPT-NeoX checkout."
+    "The shell line that trains an exported config on `num_gpus` GPUs of one machine, in GPT-NeoX."
     # NeoXArgs counts the GPUs it can see (torch.cuda.device_count()) and asserts the batch against that count
     devices = ",".join(str(i) for i in range(num_gpus))
     return f"CUDA_VISIBLE_DEVICES={devices} python ./deepy.py train.py {config_path}"
 
-def export_neox(cfg, out_dir, unsupported: str = "error", prepared=None, num_gpus: int | None = None) -> NeoXExport:
-    "Write a GPT-NeoX YAML (`neox.yml`) for `num_gpus` GPUs, the data as `.bin/.idx` and the tokenizer into `out_dir`."
+def export_neox(cfg, out_dir, unsupported: str = "error", prepared=None,
+                num_gpus: int | None = None) -> NeoXExport:
+    "Write `neox.yml` for `num_gpus` GPUs, the data as `.bin/.idx` and the tokenizer into `out_dir`."
     from neoxcourse.tokenizer import merges_as_strings
     out = Path(out_dir).expanduser().resolve()
     train_prefix, valid_prefix = out / "data" / "train_text_document", out / "data" / "valid_text_document"
@@ -720,12 +726,12 @@ def export_neox(cfg, out_dir, unsupported: str = "error", prepared=None, num_gpu
         raise ConfigError(f"{tok_dir}: <|endoftext|> is id {eot}, the data was written with {prepared.meta['eot_id']}; "
                           f"prepare the data again with this tokenizer")
     size = tok.get_vocab_size()
-    config, notes = neox_config(cfg, train_prefix, valid_prefix, vocab_file, out / "checkpoints", unsupported, size,
-                                num_gpus)
+    config, notes = neox_config(cfg, train_prefix, valid_prefix, vocab_file, out / "checkpoints",
+                                unsupported, size, num_gpus)
     if tok.token_to_id("<|padding|>") is None: notes.append("the tokenizer has no <|padding|> token")
     vocab_file.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(tok_dir / "tokenizer.json", vocab_file)
-    merges_as_strings(vocab_file)                    # GPT-NeoX pins tokenizers < 0.19: merges as "a b" strings
+    merges_as_strings(vocab_file)            # GPT-NeoX pins tokenizers < 0.19: merges as "a b" strings
     splits = {name: write_indexed_dataset(prefix, prepared_documents(prepared, split), size)     # 4. documents
               for name, prefix, split in (("train", train_prefix, "train"), ("valid", valid_prefix, "val"))}
     config_path = out / "neox.yml"                                                                # 5. config last
@@ -859,13 +865,16 @@ check = project_root() / "bench" / "results" / "neox_check.json"
 result = json.loads(check.read_text()) if check.exists() else {}
 real = result.get("checkpoint")
 if result:
-    print(f"GPT-NeoX {result['gpt_neox_commit'][:8]} with", ", ".join(f"{k} {v}" for k, v in result["neox_environment"].items()
-                                                                if k in ("transformers", "tokenizers", "deepspeed", "wandb", "torch")))
-    print(f"NeoXArgs loaded {sum(v['ok'] for v in result['neox_args'].values())} of {len(result['neox_args'])} exports "
-          "(smoke and T4 on 1, 2 and 8 GPUs, counted by hostfile and by device count); all checks passed:", result["ok"])
+    env = result["neox_environment"]
+    print(f"GPT-NeoX {result['gpt_neox_commit'][:8]} with",
+          ", ".join(f"{k} {env[k]}" for k in ("transformers", "tokenizers", "deepspeed", "wandb", "torch")))
+    loads = result["neox_args"].values()
+    print(f"NeoXArgs loaded {sum(v['ok'] for v in loads)} of {len(loads)} exports (smoke and T4 on 1, 2 "
+          "and 8 GPUs, counted by hostfile and by device count); all checks passed:", result["ok"])
 if real:
     print("GPT-NeoX's converter wrote:", real["files"], f"weights {real['saved_dtype']},",
-          f"config eos_token_id {real['config_eos_token_id']}, tokenizer config:", real["tokenizer_config_special_tokens"])
+          f"config eos_token_id {real['config_eos_token_id']}, tokenizer config:",
+          real["tokenizer_config_special_tokens"])
 
 # %% [markdown]
 # We cannot run GPT-NeoX's converter here, so we build the same layout from a course model: its weights in
@@ -883,11 +892,13 @@ save_pretrained(model, converted)                             # head `embed_out`
 model.float()
 hf_config = json.loads((converted / "config.json").read_text())
 (converted / "config.json").write_text(json.dumps({**hf_config, "bos_token_id": 0, "eos_token_id": 2}))
-PreTrainedTokenizerFast(tokenizer_file=str(exported.vocab_file)).save_pretrained(str(converted))  # no special tokens
+converter_tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(exported.vocab_file))  # no special tokens
+converter_tokenizer.save_pretrained(str(converted))
 print(sorted(p.name for p in converted.iterdir()))
 tokenizer = evaluation_tokenizer(cfg, converted)
 back = load_pretrained(converted).float().eval()
-val = torch.from_numpy(np.asarray(IndexedDataset(exported.valid_prefix)[0][: cfg.model.seq_length + 1], dtype=np.int64))[None]
+first = IndexedDataset(exported.valid_prefix)[0][: cfg.model.seq_length + 1]
+val = torch.from_numpy(np.asarray(first, dtype=np.int64))[None]
 with torch.no_grad():
     diff = (model(val[:, :-1]) - back(val[:, :-1])).abs().max().item()   # logits (1, T, V)
 print(f"largest logit difference after the round trip: {diff:.2e}")
@@ -906,6 +917,31 @@ shutil.rmtree(converted)
 # An untrained model's bits per byte is about $\log_2 V$ / (bytes per token) and its pass@1 is 0: the numbers
 # say the folder loads and scores end to end. With a real GPT-NeoX run, the same command gives numbers to set
 # beside the course's own runs.
+
+# %% [markdown]
+# ### A larger batch changes the learning rate too
+#
+# More GPUs make a larger global batch cheap, but a larger batch is not free for the training algorithm. At a
+# fixed token budget, 16 times the batch (the T4 recipe's 64 sequences to 1024, as in the exercise below) means 16
+# times fewer optimizer steps; each step's gradient is less noisy, so each step may move further, and the
+# learning rate must rise for the run to arrive anywhere. The usual starting points, to be checked with a short
+# sweep (`configs/sweeps/`, chapter 09) rather than trusted:
+#
+# - **SGD**: scale the learning rate linearly with the batch (16x), with a warmup (Goyal et al. 2017,
+#   *Accurate, Large Minibatch SGD*).
+# - **Adam and AdamW**: scale it by the square root of the batch ratio (4x for 16x), which keeps the noise of
+#   an update about the same (Malladi et al. 2022, *On the SDEs and Scaling Rules for Adaptive Gradient
+#   Algorithms*); keep the warmup at least as many tokens as before.
+#
+# Neither rule holds past the **critical batch size** (McCandlish et al. 2018, *An Empirical Model of
+# Large-Batch Training*): below it, doubling the batch halves the steps a target loss needs; above it, extra
+# sequences buy almost nothing, and the same tokens spent on more, smaller steps would have reached a lower loss.
+# The critical batch is about the gradient noise scale, the ratio of the gradient's variance to its squared
+# mean; it is small early in training and grows as the loss falls (Kaplan et al. 2020 measured it growing from
+# about a hundred thousand to a few million tokens over their runs). A small model early in a one-hour budget is
+# on the small side of that range, so a million tokens a step may waste much of the budget: compare the tokens
+# each batch size needs to reach one validation loss (`tokens_to_reach`, chapter 09) before you keep it.
+#
 
 # %% [markdown]
 # ## Exercise: the T4 recipe on a node of eight T4s

@@ -16,12 +16,13 @@
 
 # %%
 #| hide
-# In Colab only: fetch the course and install it. Elsewhere this cell does nothing.
+# In Colab only: fetch the course and install it (again, if an earlier install failed). Elsewhere: nothing.
 import os, subprocess, sys
 if "google.colab" in sys.modules:
-    if not os.path.exists("/content/neoxcourse"):
+    if not os.path.exists("/content/neoxcourse/.git"):
         subprocess.run(["git", "clone", "--depth", "1", "https://github.com/neoxcourse/neoxcourse",
                         "/content/neoxcourse"], check=True)
+    if subprocess.run([sys.executable, "-c", "import neoxcourse.train"], cwd="/content").returncode != 0:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/neoxcourse[dev]"], check=True)
     sys.path.insert(0, "/content/neoxcourse")  # an editable install is seen only after a restart
     os.chdir("/content/neoxcourse/nbs")
@@ -296,8 +297,9 @@ assert (torch.tensor(1e-8) * 2**16).half().item() > 0
 
 # %% [markdown]
 # This is why mixed precision (Micikevicius et al., 2018) works the way it does. **Autocast** runs matrix
-# products in fp16 but keeps sums of squares, softmax and LayerNorm in fp32 (so the overflow above never
-# happens inside the model), and the loss is computed in fp32 (`lm_loss` calls `.float()`). **The master
+# products in fp16 but keeps sums of squares, softmax and LayerNorm in fp32 (so LayerNorm's mean of squares
+# cannot overflow as it did above), but each matrix product's output is still fp16: if activations grow past
+# 65,504 it becomes `inf` inside the model, which is how a run diverges in fp16 (below), and the loss is computed in fp32 (`lm_loss` calls `.float()`). **The master
 # weights and Adam's state stay fp32** (so eps is not 0). **Loss scaling** multiplies the loss by a large
 # factor $S$ before backward, so that small gradients do not underflow, and divides the gradients by $S$
 # before the update. If any gradient came out `inf` or `NaN`, `GradScaler` **skips the step** and halves
