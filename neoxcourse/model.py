@@ -38,9 +38,9 @@ def rotary_inv_freq(rotary_ndims, base=10000, device=None):
 
 
 def rotary_cos_sin(positions, inv_freq, dtype=torch.float32):
-    "cos and sin tables (T, d) for integer `positions` (T,); each frequency appears in both halves."
-    freqs = positions.float()[:, None] * inv_freq[None, :]  # (T, d/2): angle m * theta_i
-    emb = torch.cat((freqs, freqs), dim=-1)  # (T, d)
+    "cos and sin tables (..., T, d) for integer `positions` (..., T); each frequency appears in both halves."
+    freqs = positions.float()[..., None] * inv_freq  # (..., T, d/2): angle m * theta_i
+    emb = torch.cat((freqs, freqs), dim=-1)  # (..., T, d)
     return emb.cos().to(dtype), emb.sin().to(dtype)
 
 # %% ../nbs/04_model.ipynb #7bf348c0
@@ -83,13 +83,17 @@ def check_model_config(model_cfg):
 # %% ../nbs/04_model.ipynb #4d605587
 class KVCache:
     "Keys and values of every layer, preallocated for max_length positions; `length` are filled."
-    def __init__(self, model_cfg, batch_size, max_length, device=None, dtype=torch.float32):
+    def __init__(self, model_cfg, batch_size, max_length, device=None, dtype=torch.float32,
+                 padding=None):
         H, Dh = model_cfg.num_attention_heads, model_cfg.head_dim
         shape = (batch_size, H, max_length, Dh)
         layers = range(model_cfg.num_layers)
         self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in layers]
         self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in layers]
         self.max_length, self.length = max_length, 0
+        # padding (B,): how many positions each left-padded row starts with that are not its text
+        self.padding = None if padding is None else torch.as_tensor(padding, device=device)
+        self.min_padding = 0 if padding is None else int(min(padding))
 
     def update(self, layer, k, v):
         "Write k, v (B, H, T, Dh) after the filled positions; return all keys and values so far."
@@ -100,6 +104,16 @@ class KVCache:
         self.values[layer][:, :, start:end] = v
         keys, values = self.keys[layer][:, :, :end], self.values[layer][:, :, :end]  # (B, H, end, Dh)
         return keys.to(k.dtype), values.to(v.dtype)  # as the new ones (under autocast: 16 bits)
+
+    def attention_mask(self, q_len, kv_len, device=None):
+        "Causal mask (q_len, kv_len), or (B, 1, q_len, kv_len) hiding each row's left padding."
+        mask = causal_mask(q_len, kv_len, device)
+        if self.padding is None: return mask
+        keys = torch.arange(kv_len, device=device)
+        text = keys[None, :] >= self.padding[:, None]  # (B, S): the key is the row's text
+        own = keys[None, :] == torch.arange(q_len, device=device)[:, None] + (kv_len - q_len)  # (T, S)
+        return (mask & (text[:, None, :] | own))[:, None]  # a pad query sees itself only: no empty row
+
 
 # %% ../nbs/04_model.ipynb #5e0edb50
 class GPTNeoXAttention(nn.Module):
@@ -121,7 +135,7 @@ class GPTNeoXAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
         else:  # generation: T new queries against all S cached keys
             k, v = cache.update(self.layer_index, k, v)  # (B, H, S, Dh)
-            mask = causal_mask(T, k.shape[2], device=x.device)
+            mask = cache.attention_mask(T, k.shape[2], device=x.device)  # (T, S) or (B, 1, T, S)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, h): heads side by side
         return self.dense(y)
@@ -190,13 +204,17 @@ class GPTNeoXModel(nn.Module):
     def forward(self, tokens, cache=None):
         B, T = tokens.shape
         start = 0 if cache is None else cache.length  # position of the first token
-        if start + T > self.max_position_embeddings:
+        pad = None if cache is None else cache.padding  # (B,) left padding, or None
+        if start + T - (0 if cache is None else cache.min_padding) > self.max_position_embeddings:
             raise ValueError(f"a sequence of {start + T} tokens is longer than "
                              f"max_position_embeddings {self.max_position_embeddings}: "
                              f"shorten the input or raise the limit")
         x = self.emb_dropout(self.embed_in(tokens))  # (B, T, h)
         positions = torch.arange(start, start + T, device=tokens.device)
+        if pad is not None:  # left-padded rows: each row counts positions from its own first token
+            positions = (positions[None, :] - pad[:, None]).clamp(min=0)  # (B, T)
         cos, sin = self.rotary_emb(positions, x.dtype)  # (T, d) each, shared by all layers
+        if pad is not None: cos, sin = cos[:, None], sin[:, None]  # (B, 1, T, d): one table per row
         for layer in self.layers:
             if self.gradient_checkpointing and self.training and cache is None:
                 x = checkpoint(layer, x, cos, sin, use_reentrant=False)  # recomputed in backward
@@ -256,11 +274,11 @@ class GPTNeoX(nn.Module):
     def forward(self, tokens, cache=None):
         return self.lm_head(self.gpt_neox(tokens, cache))  # (B, T, V)
 
-    def new_cache(self, batch_size, max_length=None):
-        "An empty KVCache on the model's device and dtype (max_length: the position limit)."
+    def new_cache(self, batch_size, max_length=None, padding=None):
+        "An empty KVCache on the model's device and dtype (max_length: the position limit; padding: (B,))."
         w = self.lm_head.weight
         return KVCache(self.config, batch_size, max_length or self.config.max_position_embeddings,
-                       device=w.device, dtype=w.dtype)
+                       device=w.device, dtype=w.dtype, padding=padding)
 
 # %% ../nbs/04_model.ipynb #d282486b
 def count_parameters(model_cfg):

@@ -177,8 +177,10 @@ def my_share(sampler, n_micro: int, ddp: Distributed, device) -> list:
     return batches
 
 # %% ../nbs/05_training.ipynb #6f511b45
-def checkpoint_dir(cfg, drive: Path = Path("/content/drive/MyDrive")) -> Path:
+def checkpoint_dir(cfg, drive: Path | None = None) -> Path:
     "Where checkpoints and the W&B run go: `save`, moved into Google Drive on Colab when it is mounted."
+    from neoxcourse.env import COLAB_DRIVE   # read when called: where Colab mounted Drive (`mount_drive`)
+    drive = Path(drive) if drive is not None else COLAB_DRIVE / "MyDrive"
     save = cfg.resolve(cfg.training.save or "checkpoints")
     if in_colab() and Path(drive).is_dir() and not str(save).startswith(str(Path(drive).parent)):
         try: rel = save.relative_to(cfg.root)
@@ -278,6 +280,7 @@ class TimeBudget:
     used_before: float = 0.0
     train_iters: int | None = None
     reason: str = ""
+    seconds_per_iteration: float = 0.0   # with its share of evaluations and checkpoints
 
     def left(self, session_start: float) -> float:
         "Seconds of the budget still unused."
@@ -286,6 +289,7 @@ class TimeBudget:
     def size(self, step: int, step_s: float, eval_s: float, save_s: float, t, session_start: float) -> int:
         "The last iteration that fits: the rest of the budget over one iteration's cost (its share of evaluations and checkpoints), after the final evaluation and checkpoint."
         per_iteration = step_s + eval_s / t.eval_interval + (save_s / t.checkpoint_factor if t.checkpoint_factor else 0)
+        self.seconds_per_iteration = per_iteration
         spare = self.left(session_start) - eval_s - save_s - BUDGET_MARGIN * self.seconds
         self.train_iters = step + max(int(spare // per_iteration), 0)
         self.reason = (f"time budget {self.seconds / 60:g} min: {step_s:.3g} s an iteration, {eval_s:.3g} s an "
@@ -297,14 +301,18 @@ class TimeBudget:
     def state(self, session_start: float) -> dict:
         "What a checkpoint keeps, so that a resumed run continues the same budget to the same end."
         used = self.seconds - self.left(session_start)
-        return {"seconds": self.seconds, "used_seconds": used, "train_iters": self.train_iters, "reason": self.reason}
+        return {"seconds": self.seconds, "used_seconds": used, "train_iters": self.train_iters, "reason": self.reason,
+                "seconds_per_iteration": self.seconds_per_iteration}
 
-    def resume(self, saved: dict | None, main: bool = True) -> None:
+    def resume(self, saved: dict | None, step: int, main: bool = True) -> None:
         "Continue a checkpoint's budget: its time used counts, its end stays (the schedule stays continuous)."
-        if not saved: return
+        if not saved or saved.get("train_iters") is None: return     # saved before sizing: size again
         self.used_before, self.train_iters, self.reason = saved["used_seconds"], saved["train_iters"], saved["reason"]
-        if main: print(f"time budget: {self.used_before / 60:.1f} of {self.seconds / 60:g} min used; "
-                       f"continuing to iteration {self.train_iters}")
+        self.seconds_per_iteration = saved.get("seconds_per_iteration", 0.0)
+        need = (self.train_iters - step) * self.seconds_per_iteration
+        if main: print(f"time budget: {self.used_before / 60:.1f} of {self.seconds / 60:g} min used; continuing "
+                       f"the same schedule to iteration {self.train_iters} (about {need / 60:.1f} min at the speed "
+                       f"measured, {(self.seconds - self.used_before) / 60:.1f} min of budget left)")
 
 def resumed_train_iters(cfg, state: dict, step: int, main: bool = True) -> int:
     "train-iters of a resumed run: the budget's end under a time budget; a changed train-iters said aloud."
@@ -374,7 +382,7 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
         if ddp.main: print(f"resuming from {path} (iteration {step})")
         train_iters = resumed_train_iters(cfg, state, step, ddp.main)   # says so when the schedule changes
         schedule = build_schedule(cfg.schedule, train_iters, cfg.optimizer.lr)
-        if budget is not None: budget.resume(state.get("time_budget"), ddp.main)
+        if budget is not None: budget.resume(state.get("time_budget"), step, ddp.main)
         if step >= train_iters:                   # a finished run: nothing to train, no W&B run to open
             if ddp.main: print(_finished_message(path, step, train_iters))
             res.train_iters = train_iters
@@ -481,11 +489,6 @@ def train(cfg, resume: bool = False, on_step=None) -> TrainResult:
                     last_eval = step
                 due = t.checkpoint_factor and step % t.checkpoint_factor == 0
                 if due or step == train_iters: save(step)
-                if budget is not None and step < train_iters and budget.left(session_start) <= 0:
-                    save(step)                    # slower than measured: stop at the budget, resumable
-                    if ddp.main: print(f"\nthe time budget ({t.time_budget_minutes:g} min) ran out at "
-                                       f"iteration {step} of {train_iters}; checkpoint in {save_dir}.")
-                    break
                 if on_step is not None: on_step(step, res)
     except KeyboardInterrupt:
         res.interrupted = True

@@ -1,0 +1,132 @@
+"""`neoxcourse train` itself on a GPU: the eager per-parameter loop (compile off) against the default fast path
+(model and loss compiled together, CUDA graphs where a step is one micro-batch, multi-tensor optimizer), at the
+reference size and the T4 recipe, beside bench_train's transformers compiled step and the benchmark's best
+variant in the same run; then evaluation's generation batched against batch 1 (issue 18).
+
+    PYTHONPATH=. python bench/bench_loop.py --t4 --out bench/results      # on a CUDA GPU, T4 emulation
+
+Training runs the real loop (data sampler, logging, a final evaluation and checkpoint) on the offline stdlib
+corpus with W&B disabled; tokens/s leave out the first step, which compiles (its time is `compile_seconds`).
+Writes loop_t4emu.json (or loop_gpu.json) with the commit, command, machine and config (bench/provenance.py),
+part by part, so an interrupted run keeps what it measured.
+"""
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from neoxcourse.config import load_config  # noqa: E402
+from neoxcourse.device import emulate_t4  # noqa: E402
+from provenance import header, write_result  # noqa: E402
+
+RECIPES = {"reference": ("configs/code_completion.yml", {"train_micro_batch_size_per_gpu": 32,
+                                                         "train_batch_size": 32}),
+           "t4_recipe": ("configs/t4.yml", {})}
+
+
+def loop_config(path: str, overrides: dict, steps: int, work: Path, compile_: bool | None):
+    "The recipe, `steps` iterations of the real loop on the offline stdlib corpus, W&B off, saves in `work`."
+    return load_config(ROOT / path, {**overrides, "train-iters": steps, "eval-interval": 10 ** 6, "eval-iters": 2,
+                                     "log-interval": 10, "checkpoint-factor": 0, "save": str(work / "ck"),
+                                     "use_wandb": False, "data.source": "stdlib", "data.max_files": 400,
+                                     "data.output_dir": str(work / "data"), "training.compile": compile_})
+
+
+def time_loop(cfg) -> dict:
+    "One run of `train(cfg)`: tokens/s (first step left out), MFU, peak memory, compilation time."
+    from neoxcourse.train import train
+    start = time.perf_counter()
+    r = train(cfg)
+    return {"tokens_per_s": r.tokens_per_sec, "mfu": r.mfu, "peak_gib": (r.peak_memory_bytes or 0) / 2 ** 30,
+            "compile_seconds": r.compile_seconds, "iterations": r.iterations, "wall_s": time.perf_counter() - start,
+            "micro_batch": r.micro_batch_size, "accumulation": r.gradient_accumulation_steps,
+            "final_loss": r.losses.get(r.iterations)}
+
+
+def time_evaluation(cfg, lines: int, max_new_tokens: int) -> dict:
+    "Greedy line completions and sampled function bodies, batch 1 against batched: seconds and equality."
+    from neoxcourse.evaluate import (HUMANEVAL_STOPS, complete_lines, continue_texts, line_completion_examples,
+                                     validation_texts)
+    from neoxcourse.model import GPTNeoX
+    from neoxcourse.tokenizer import load_tokenizer
+    torch.manual_seed(0)
+    model = GPTNeoX(cfg.model).cuda().eval()
+    tok = load_tokenizer(cfg)
+    texts = validation_texts(cfg)
+    examples = line_completion_examples(texts, lines, seed=0)
+    out = {"model": "untrained T4-recipe model (speed only)", "line_examples": len(examples),
+           "max_new_tokens": max_new_tokens}
+    for name, bs in (("batch_1", 1), ("batched_32", 32)):
+        complete_lines(model, tok, examples[:2], max_new_tokens, bs)               # warm-up
+        torch.cuda.synchronize(); t = time.perf_counter()
+        preds = complete_lines(model, tok, examples, max_new_tokens, bs)
+        torch.cuda.synchronize()
+        out[f"lines_{name}_s"], out[f"lines_{name}"] = time.perf_counter() - t, preds
+    out["lines_equal"] = out.pop("lines_batch_1") == out.pop("lines_batched_32")
+    prompts = [ex.prefix[-400:] for ex in examples[:32]]
+    for name, bs in (("batch_1", 1), ("batched_32", 32)):
+        torch.cuda.synchronize(); t = time.perf_counter()
+        outs = continue_texts(model, tok, prompts, 1, 128, 0.8, 0.95, HUMANEVAL_STOPS,
+                              list(range(len(prompts))), bs)
+        torch.cuda.synchronize()
+        out[f"sampled_{name}_s"], out[f"sampled_{name}"] = time.perf_counter() - t, outs
+    out["sampled_equal"] = out.pop("sampled_batch_1") == out.pop("sampled_batched_32")
+    out["sampled_prompts"] = len(prompts)
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--t4", action="store_true", help="T4 emulation: 15 GiB cap, flash attention off")
+    p.add_argument("--parts", nargs="*", default=["loop", "bench", "eval"])
+    p.add_argument("--lines", type=int, default=64)
+    a = p.parse_args(argv)
+    if a.t4: emulate_t4()
+    out = Path(a.out) / f"loop_{'t4emu' if a.t4 else 'gpu'}.json"
+    result = {**header("configs/t4.yml"), "mode": "t4_emulation" if a.t4 else "full_gpu", "steps": a.steps,
+              "loop": {}}
+    work = Path(tempfile.mkdtemp())
+    if "loop" in a.parts:
+        for recipe, (path, over) in RECIPES.items():
+            for variant, comp in (("eager", False), ("default", None)):
+                try: r = time_loop(loop_config(path, over, a.steps, work / f"{recipe}-{variant}", comp))
+                except Exception as e: r = {"error": f"{type(e).__name__}: {e}"[:400]}
+                result["loop"][f"{recipe}/{variant}"] = r
+                print(recipe, variant, json.dumps(r), flush=True)
+                write_result(out, result, indent=2)
+                torch.cuda.empty_cache()
+    if "bench" in a.parts:   # transformers' compiled step and the benchmark's best variant, same process
+        import bench_train
+        mcfg = bench_train.reference_model_config()
+        result["bench_train"] = bench_train.run_training(
+            mcfg, 32, 25, 6, ["transformers_sdpa_compile", "neoxcourse_compile_fused_loss_cudagraphs"])
+        write_result(out, result, indent=2)
+    ref = result["loop"].get("reference/default", {})
+    hf = result.get("bench_train", {}).get("transformers_sdpa_compile", {})
+    best = result.get("bench_train", {}).get("neoxcourse_compile_fused_loss_cudagraphs", {})
+    if "tokens_per_s" in ref and "tokens_per_s" in hf:
+        result["loop_vs_transformers_compiled"] = ref["tokens_per_s"] / hf["tokens_per_s"]
+    if "tokens_per_s" in ref and "tokens_per_s" in best:
+        result["loop_vs_best_variant"] = ref["tokens_per_s"] / best["tokens_per_s"]
+    if "eval" in a.parts:
+        try:
+            cfg = loop_config(*RECIPES["t4_recipe"], a.steps, work / "t4_recipe-default", None)
+            result["evaluation"] = time_evaluation(cfg, a.lines, 32)
+        except Exception as e:
+            result["evaluation"] = {"error": f"{type(e).__name__}: {e}"[:400]}
+        print("evaluation", json.dumps(result["evaluation"]), flush=True)
+    write_result(out, result, indent=2)
+    print(json.dumps({k: v for k, v in result.items() if k.startswith("loop_vs")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
