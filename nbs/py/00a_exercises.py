@@ -9,8 +9,12 @@
 # > The small library behind every chapter's exercise: a registry of exercises, a check that explains a wrong
 # > answer, and `submit`, which records a passing answer as a Weights & Biases run for the leaderboard.
 #
-# **Prerequisites:** chapter 00. **At the end you will have:** `check_exercise` and `submit`, used by every
-# chapter from here on.
+# - **You will learn:** how every chapter's exercise is checked (a metric, a threshold, a hint that names the
+#   mistake) and how a passing answer becomes a W&B run for the leaderboard.
+# - **You need:** chapter 00; a CPU is enough.
+# - **Time:** under a minute on a T4; under a minute on a CPU with the smoke config, as CI runs it.
+# - **You should see:** a check that passes a right answer (score 1.0) and fails a wrong one with a one-line
+#   hint, and a submission written as an offline W&B run and read back; no plot.
 
 # %%
 #| default_exp exercises

@@ -9,8 +9,13 @@
 # > One command, `neoxcourse`, over the same functions the notebooks call: so a run started from a terminal, a
 # > W&B sweep agent or CI does exactly what the chapter does.
 #
-# **Prerequisites:** chapter 01. **At the end you will have:** `neoxcourse env`, `neoxcourse config check` and
-# the sub-commands every later chapter adds here.
+# *Appendix: look things up when you need them; no later chapter requires reading it.*
+#
+# - **You will learn:** which `neoxcourse` command does what, and that each is the same function a chapter calls.
+# - **You need:** chapter 01 (configuration); a CPU is enough.
+# - **Time:** under a minute on a T4; under a minute on a CPU with the smoke config, as CI runs it.
+# - **You should see:** `neoxcourse config check` print the reference recipe's resolved config with status
+#   0, and a config with a mistake answered by a non-zero status and one line naming the key; no plot.
 
 # %%
 #| default_exp cli

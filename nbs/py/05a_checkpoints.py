@@ -24,9 +24,14 @@
 # > Atomic, verified, resumable checkpoints: what the training loop of chapter 05 saves, and how it refuses a
 # > broken one.
 #
-# **Prerequisites:** chapter 05 (the loop that calls these functions) or just PyTorch. **At the end you will
-# have:** `save_checkpoint`, `latest_checkpoint`, `load_checkpoint` and the RNG helpers of
-# `neoxcourse.checkpoint`, tested against a killed process, a corrupt file and a full disk.
+# *Appendix: look things up when you need them; no later chapter requires reading it.*
+#
+# - **You will learn:** what a checkpoint must hold for an exact resume, and how an atomic rename and a
+#   verification survive a killed process, a corrupt file and a full disk.
+# - **You need:** chapter 05 (or just PyTorch); a CPU is enough.
+# - **Time:** under a minute on a T4; under a minute on a CPU with the smoke config, as CI runs it.
+# - **You should see:** a resumed state equal bit for bit to the saved one, and each damaged folder refused
+#   with its reason while the newest good one is used; no plot.
 
 # %%
 #| default_exp checkpoint

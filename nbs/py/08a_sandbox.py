@@ -8,15 +8,16 @@
 #
 # > A sandbox that runs each code sample in its own locked-down process, so that HumanEval pass@k can execute what the model wrote without putting your machine or your Colab session at risk
 #
-# **What you will learn:** what a model's code can do to the machine that scores it; how Linux namespaces,
-# a new root file system, dropped privileges and resource limits confine it, with the operating system (not
-# Python) enforcing every limit; why a program that runs in the same process as its tests can always claim a
-# pass, and how the course keeps the verdict out of its reach.
-# **What you need:** Linux (Colab, or your own machine) as root or with user namespaces; no GPU, no model.
-# **How long:** about a minute on a T4 runtime or in CI (most of it the 164 HumanEval solutions).
-# **At the end you will have:** `neoxcourse.sandbox`: `run_program`, `run_programs`, `humaneval_program`,
-# `self_test`; the 164 canonical HumanEval solutions passing through it, hostile samples failing without leaving
-# a trace, and a list of what the sandbox does **not** protect against. Chapter 08 uses it for pass@k.
+# *Appendix: look things up when you need them; no later chapter requires reading it.*
+#
+# - **You will learn:** what a model's code can do to the machine that scores it, how Linux namespaces, a
+#   new root, dropped privileges and resource limits confine it, and why the verdict must live outside the
+#   tested process.
+# - **You need:** Linux (Colab, or your own machine) as root or with user namespaces; no GPU, no model.
+# - **Time:** about a minute on a T4 runtime; about 2 minutes on a CPU with the smoke config, as CI runs it
+#   (most of it the 164 HumanEval solutions).
+# - **You should see:** 164 of 164 canonical HumanEval solutions passing, every hostile sample failing
+#   without a trace, and a list of what the sandbox does not protect against; no plot.
 
 # %%
 #| default_exp sandbox

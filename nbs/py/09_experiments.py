@@ -10,10 +10,14 @@
 # > runs compared from W&B or from local offline folders; sweeps and reports; exercise submissions ranked
 # > on a leaderboard that rejects malformed ones; and a branch and pull request per experiment.
 #
-# **Prerequisites:** chapters 01 (config), 05 (training and its W&B runs), 00a (exercise submissions).
-# **At the end you will have:** `run_name`, `run_tags`, `wandb_init_kwargs`; `load_runs`, `compare_runs`,
-# `plot_runs`, `tokens_to_reach`; `validate_sweep`; `build_report` / `write_markdown_report`;
-# `leaderboard(exercise_id, runs=...)`; and `pull_request_body` for a pull request that links its runs.
+# *Appendix: look things up when you need them; no later chapter requires reading it.*
+#
+# - **You will learn:** the team's W&B conventions (names, groups, tags), how to compare runs by the tokens
+#   each needs to reach a loss, how sweeps and reports are checked, and a branch and pull request per experiment.
+# - **You need:** chapters 05 and 00a; a CPU is enough (W&B runs offline).
+# - **Time:** about 3 minutes on a T4; about 2 minutes on a CPU with the smoke config, as CI runs it.
+# - **You should see:** loss curves of real runs side by side, a comparison table, every sweep in
+#   `configs/sweeps/` reported OK, and a leaderboard that rejects a malformed submission.
 
 # %%
 #| default_exp experiments

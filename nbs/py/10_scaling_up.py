@@ -10,12 +10,14 @@
 # > recipe, the same data and the same tokenizer in the formats EleutherAI's GPT-NeoX reads, train there
 # > with W&B, and read the result back into the course.
 #
-# **Prerequisites:** chapters 01 (the config), 02 (prepared data), 03 (the tokenizer), 04 (the model) and
-# 05 (the loop and its DDP support). **At the end you will have:** `batch_plan` and `torchrun_command` for
-# one node and several, `export_neox(cfg, out_dir, num_gpus=N)` (a GPT-NeoX YAML whose batch keys GPT-NeoX
-# accepts on N GPUs, `.bin/.idx` data and an `HFTokenizer` file old and new tokenizers read),
-# `IndexedDataset` to read such data back, and the commands to train on GPT-NeoX and evaluate its
-# checkpoint with the course.
+# *Appendix: look things up when you need them; no later chapter requires reading it.*
+#
+# - **You will learn:** how a global batch is split over GPUs with `torchrun`, what a larger batch asks of
+#   the learning rate, and how the recipe, data and tokenizer go to EleutherAI's GPT-NeoX and back.
+# - **You need:** chapters 02 to 05; a CPU is enough here (several GPUs only to run what it exports).
+# - **Time:** about 3 minutes on a T4; about 2 minutes on a CPU with the smoke config, as CI runs it.
+# - **You should see:** batch plans whose micro-batch x accumulation x GPUs equals the global batch, a
+#   GPT-NeoX YAML, and `.bin/.idx` files that read back to exactly the tokens written; no plot.
 
 # %%
 #| default_exp neox

@@ -10,9 +10,15 @@
 # > clashes, config mistakes, out of memory, fp16 overflow and NaN losses, disconnects and resume, W&B
 # > sign-in and offline sync, slow data preparation; then the references behind every chapter.
 #
-# **Prerequisites:** chapters 00 to 08 (this chapter uses the library, it adds nothing to it).
-# **At the end you will have:** seen every common failure once, with its message, its cause and its fix, so
-# that when one happens in your own run you recognise it; and a reading list.
+# *Appendix: look things up when you need them; no later chapter requires reading it.*
+#
+# - **You will learn:** each common failure on a Colab T4 (install clashes, config mistakes, out of memory,
+#   fp16 overflow and NaNs, disconnects, W&B sign-in, slow preparation), made to happen, with its fix.
+# - **You need:** chapters 00 to 05 (it uses the library, adds nothing to it); a CPU is enough.
+# - **Time:** about 3 minutes on a T4; about 3 minutes on a CPU with the smoke config, as CI runs it.
+# - **You should see:** each failure's one-line message, a resumed run whose losses equal an uninterrupted
+#   one's (difference 0), and a loss-scale trace that halves at each overflow and doubles after a run of
+#   good steps (simulated, labelled so).
 
 # %%
 #| hide
