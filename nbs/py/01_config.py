@@ -15,7 +15,7 @@
 #   and how `--set` overrides and the written-back file work.
 # - **You need:** chapter 00; a CPU is enough.
 # - **Time:** under a minute on a T4; under a minute on a CPU with the smoke config, as CI runs it.
-# - **You should see:** the summary of the reference recipe (27.3M parameters, global batch 8 x 1024 tokens),
+# - **You should see:** the summary of the reference recipe (27.3M parameters, 8 sequences of 1024 tokens a step),
 #   and every planted mistake answered by one line naming the file, the key and the fix; no plot.
 
 # %%
