@@ -485,7 +485,10 @@ test_eq(load_checkpoint(latest_checkpoint(killdir), torch.nn.Linear(8, 8))["step
 # `state.pt` (optimizer, scaler, schedule, RNG, sampler, W&B id), `config.yml` and `meta.json` (sizes and
 # SHA-256 of the others, written last). It appears by an atomic rename, so a killed process, a disconnect or
 # a full disk leave the previous one intact; `latest_checkpoint` refuses damaged or mismatched folders with
-# the reason and falls back to the newest good one. Chapter 05's `train(cfg, resume=True)` builds on this to
-# resume bit for bit. No exercise grades this chapter; to practise it, stop a training cell of chapter 05
+# the reason and falls back to the newest good one. A save that fails for any reason (full disk, read-only
+# folder, a file in the way) raises one `CheckpointError` line, leaves no partial folder and keeps every earlier
+# checkpoint; chapter 05's loop stops on it rather than train on unsaved. Chapter 05's `train(cfg, resume=True)`
+# builds on this to resume bit for bit, and stops (rather than start over) when checkpoints are there but none
+# of them can be continued. No exercise grades this chapter; to practise it, stop a training cell of chapter 05
 # with the ■ button and run it again with `resume=True`, or read chapter 12's staged disconnect (section 5),
 # which resumes a run and checks its losses against one that never stopped.

@@ -918,7 +918,8 @@ def completion_box(model, tokenizer, max_new_tokens: int = 64, temperature: floa
     headless = any(os.environ.get(v) for v in ("CI", "PAPERMILL_EXECUTION", "NEOXCOURSE_HEADLESS"))
     try:
         from IPython import get_ipython
-        kernel = get_ipython() is not None and "ipykernel" in type(get_ipython()).__module__
+        from neoxcourse.env import is_notebook_kernel   # Jupyter's kernel or Colab's (google.colab._shell.Shell)
+        kernel = get_ipython() is not None and is_notebook_kernel(get_ipython())
         import ipywidgets as widgets
     except ImportError:
         return None
