@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
-from .config import load_config
+from .config import ConfigError, load_config
 from .generate import complete, generate, heal_prompt, left_pad, stop_index
 from .model import GPTNeoX, load_pretrained
 from .sandbox import SandboxLimits, humaneval_program, run_programs, self_test
@@ -130,7 +130,7 @@ def evaluation_tokenizer(cfg, path, verbose: bool = True):
     vocab, unset = tokenizer.get_vocab(), tokenizer.eos_token_id is None or tokenizer.pad_token_id is None
     if unset:   # GPT-NeoX's converter saves the run's tokenizer.json with no special tokens named
         if EOT not in vocab:
-            raise ValueError(f"{source}: no end-of-text token {EOT} and none named; evaluate with the tokenizer "
+            raise ConfigError(f"{source}: no end-of-text token {EOT} and none named; evaluate with the tokenizer "
                              f"the model was trained with (copy its tokenizer files into {path})")
         tokenizer.eos_token = tokenizer.bos_token = EOT
         tokenizer.pad_token = PAD if PAD in vocab else EOT
