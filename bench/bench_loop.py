@@ -53,12 +53,54 @@ def time_loop(cfg) -> dict:
             "accumulation": r.gradient_accumulation_steps, "final_loss": r.losses.get(r.iterations)}
 
 
+def kernel_split_and_t4(cfg, fast: bool, steps: int = 3) -> dict:
+    "GPU ms per T4-recipe step in matrix kernels and the rest (torch.profiler), and the T4 estimate from them."
+    from torch.profiler import ProfilerActivity, profile
+    import capstone
+    from neoxcourse.model import GPTNeoX, flops_per_token
+    from neoxcourse.optim import build_optimizer, param_groups
+    from neoxcourse.train import lm_loss, train_step
+    torch.manual_seed(0)
+    model = GPTNeoX(cfg.model).cuda()
+    opt = build_optimizer(param_groups(model, cfg.optimizer.weight_decay), cfg.optimizer, foreach=fast)
+    scaler = torch.amp.GradScaler("cuda")
+    micro, T = cfg.training.micro_batch_size, cfg.model.seq_length
+    batches = [(x, x) for x in (torch.randint(cfg.model.vocab_size, (micro, T), device="cuda")
+                                for _ in range(cfg.training.global_batch_size // micro))]
+    loss_fn = torch.compile(lambda x, y: lm_loss(model(x), y)) if fast else None
+    step = lambda: train_step(model, opt, scaler, batches, "fp16", cfg.training.gradient_clipping, loss_fn)
+    for _ in range(3): step()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps): step()
+        torch.cuda.synchronize()
+    matrix = other = 0.0
+    names = {}
+    for e in prof.key_averages():
+        if getattr(e, "device_type", None) != torch.autograd.DeviceType.CUDA: continue
+        us = getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0.0)
+        if capstone.is_matrix_kernel(e.key): matrix += us
+        else: other += us
+        names[e.key[:70]] = names.get(e.key[:70], 0.0) + us
+    matrix_s, other_s = matrix / 1e6 / steps, other / 1e6 / steps
+    tokens = cfg.training.global_batch_size * T
+    bw = next(v for k, v in capstone.BANDWIDTH_GBS.items() if k in torch.cuda.get_device_name().upper())
+    matrix_t4 = flops_per_token(cfg.model) * tokens / (capstone.T4_MATMUL_TFLOPS * 1e12)
+    other_t4 = other_s * bw / capstone.T4_BANDWIDTH_GBS
+    top = sorted(names.items(), key=lambda kv: -kv[1])[:10]
+    return {"matrix_ms_per_step": 1e3 * matrix_s, "other_ms_per_step": 1e3 * other_s,
+            "t4_matrix_s": matrix_t4, "t4_other_s": other_t4, "t4_step_s": matrix_t4 + other_t4,
+            "t4_tokens_per_sec_estimate": tokens / (matrix_t4 + other_t4),
+            "top_kernels_ms_per_step": {k: round(v / 1e3 / steps, 3) for k, v in top}}
+
+
 def time_evaluation(cfg, lines: int, max_new_tokens: int) -> dict:
     "Greedy line completions and sampled function bodies, batch 1 against batched: seconds and equality."
     from neoxcourse.evaluate import (HUMANEVAL_STOPS, complete_lines, continue_texts, line_completion_examples,
                                      validation_texts)
     from neoxcourse.model import GPTNeoX
-    from neoxcourse.tokenizer import load_tokenizer
+    from neoxcourse.tokenizer import load_tokenizer, prepare
+    prepare(cfg)                                           # the validation files (reused when already there)
     torch.manual_seed(0)
     model = GPTNeoX(cfg.model).cuda().eval()
     tok = load_tokenizer(cfg)
@@ -90,7 +132,7 @@ def main(argv=None):
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--t4", action="store_true", help="T4 emulation: 15 GiB cap, flash attention off")
-    p.add_argument("--parts", nargs="*", default=["loop", "bench", "eval"])
+    p.add_argument("--parts", nargs="*", default=["loop", "eval", "split", "bench"])
     p.add_argument("--lines", type=int, default=64)
     a = p.parse_args(argv)
     if a.t4: emulate_t4()
@@ -107,11 +149,28 @@ def main(argv=None):
                 print(recipe, variant, json.dumps(r), flush=True)
                 write_result(out, result, indent=2)
                 torch.cuda.empty_cache()
+    if "eval" in a.parts:
+        try:
+            cfg = loop_config(*RECIPES["t4_recipe"], a.steps, work, "eval", None)
+            result["evaluation"] = time_evaluation(cfg, a.lines, 32)
+        except Exception as e:
+            result["evaluation"] = {"error": f"{type(e).__name__}: {e}"[:400]}
+        print("evaluation", json.dumps(result["evaluation"]), flush=True)
+        write_result(out, result, indent=2)
     if "bench" in a.parts:   # transformers' compiled step and the benchmark's best variant, same process
         import bench_train
         mcfg = bench_train.reference_model_config()
         result["bench_train"] = bench_train.run_training(
             mcfg, 32, 25, 6, ["transformers_sdpa_compile", "neoxcourse_compile_fused_loss_cudagraphs"])
+        write_result(out, result, indent=2)
+    if "split" in a.parts:   # where a T4 recipe step's GPU time goes, eager against the fast path
+        result["kernel_split"] = {}
+        for variant, fast in (("eager", False), ("default", True)):
+            try: r = kernel_split_and_t4(loop_config(*RECIPES["t4_recipe"], a.steps, work, "split", None), fast)
+            except Exception as e: r = {"error": f"{type(e).__name__}: {e}"[:400]}
+            result["kernel_split"][variant] = r
+            print("split", variant, json.dumps(r), flush=True)
+            torch.cuda.empty_cache()
         write_result(out, result, indent=2)
     ref = result["loop"].get("reference/default", {})
     hf = result.get("bench_train", {}).get("transformers_sdpa_compile", {})
@@ -120,13 +179,6 @@ def main(argv=None):
         result["loop_vs_transformers_compiled"] = ref["tokens_per_s"] / hf["tokens_per_s"]
     if "tokens_per_s" in ref and "tokens_per_s" in best:
         result["loop_vs_best_variant"] = ref["tokens_per_s"] / best["tokens_per_s"]
-    if "eval" in a.parts:
-        try:
-            cfg = loop_config(*RECIPES["t4_recipe"], a.steps, work, "eval", None)
-            result["evaluation"] = time_evaluation(cfg, a.lines, 32)
-        except Exception as e:
-            result["evaluation"] = {"error": f"{type(e).__name__}: {e}"[:400]}
-        print("evaluation", json.dumps(result["evaluation"]), flush=True)
     write_result(out, result, indent=2)
     print(json.dumps({k: v for k, v in result.items() if k.startswith("loop_vs")}, indent=2))
 

@@ -53,6 +53,42 @@ def training_table(res, title):
     return lines
 
 
+def loop_table(res):
+    "`neoxcourse train` itself, eager against its default fast path (bench/bench_loop.py), and evaluation's speed."
+    if not res or not res.get("loop"): return []
+    lines = [f"**The training loop, `neoxcourse train` itself** ({res['gpu']} in T4 emulation, torch {res['torch']}, "
+             f"{res['date'][:10]}; {res['steps']} iterations of the real loop, tokens/s over the last 60%; eager = "
+             f"`training.compile=false`, the per-parameter optimizer; default = model and loss compiled together, "
+             f"CUDA graphs when a step is one micro-batch, the multi-tensor optimizer)", "",
+             "| recipe | loop | micro-batch x accumulation | tokens/s | MFU | peak GiB | first step (compile) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for key, r in res["loop"].items():
+        recipe, variant = key.split("/")
+        if "tokens_per_s" not in r:
+            lines.append(f"| {recipe} | {variant} | | {r.get('error', 'failed')[:80]} | | | |")
+            continue
+        mfu = f"{100 * r['mfu']:.1f}%" if r.get("mfu") else ""
+        comp = f"{r['compile_seconds']:.0f} s" if r.get("compile_seconds") is not None else ""
+        lines.append(f"| {recipe} | {variant} | {r['micro_batch']} x {r['accumulation']} | "
+                     f"{r['tokens_per_s'] / 1e6:.2f}M | {mfu} | {r['peak_gib']:.1f} | {comp} |")
+    bench = res.get("bench_train", {})
+    extra = [f"{LABELS.get(n, n)}: {b['tokens_per_s'] / 1e6:.2f}M tokens/s" for n, b in bench.items()
+             if "tokens_per_s" in b]
+    if extra: lines += ["", "Same run, the step benchmark at the reference size: " + "; ".join(extra) + "."]
+    ratios = [f"{res[k]:.2f}x {what}" for k, what in (("loop_vs_transformers_compiled", "transformers' compiled step"),
+                                                     ("loop_vs_best_variant", "the benchmark's best variant"))
+              if k in res]
+    if ratios: lines += ["", "The default loop at the reference size runs at " + " and ".join(ratios) + "."]
+    ev = res.get("evaluation", {})
+    if "lines_batch_1_s" in ev:
+        lines += ["", f"Evaluation's generation (untrained T4-recipe model, speed only): {ev['line_examples']} greedy "
+                  f"line completions take {ev['lines_batch_1_s']:.1f} s at batch 1 and {ev['lines_batched_32_s']:.1f} s "
+                  f"in batches of 32 (same completions: {ev['lines_equal']}); {ev['sampled_prompts']} sampled "
+                  f"bodies of up to 128 tokens {ev['sampled_batch_1_s']:.1f} s against {ev['sampled_batched_32_s']:.1f} s "
+                  f"(same samples: {ev['sampled_equal']})."]
+    return lines + [""] + source("loop_t4emu.json", res)
+
+
 def section():
     out = ["## Performance", "",
            "Every GPU figure here comes from one command on one GPU, `bash bench/run_gpu.sh` (the training-step "
@@ -65,6 +101,7 @@ def section():
                         ("train_t4emu.json", "T4 emulation (15 GiB cap, flash attention off)")):
         res = load(name)
         if res: out += training_table(res, title) + [""] + source(name, res)
+    out += loop_table(load("loop_t4emu.json"))
     gen = load("generation.json")
     if gen and "generation" in gen and "error" not in gen["generation"]:
         g = gen["generation"]

@@ -21,6 +21,7 @@ $B --tag _mb64 --micro-batch 64 --only transformers_sdpa_compile neoxcourse_comp
 $B --t4 --only transformers_sdpa transformers_sdpa_compile neoxcourse_compile_fused_loss_cudagraphs
 python bench/bench_train.py --t4 --t4-recipe --out "$OUT" --steps 12 --warmup 4   # configs/t4.yml, chapter 05
 python bench/bench_generation.py --out "$OUT"                                     # README (generation.json)
+python bench/bench_loop.py --t4 --out "$OUT"              # README: `neoxcourse train` eager vs default (loop_t4emu.json)
 python bench/memory_estimate.py --out "$OUT/memory_estimate.json"                 # chapters 04, 12
 # chapters 06, 07 and the README; then configs/lab.yml's protocol (it resumes where it stopped)
 python bench/optimizer_experiment.py --workers 4 --out "$OUT/optimizer_experiment.json"
