@@ -116,7 +116,7 @@ def test_every_result_records_commit_command_machine_and_config(path):
 def test_every_script_in_run_gpu_sh_exists_and_writes_through_the_header():
     lines = [l.split("#")[0] for l in (ROOT / "bench" / "run_gpu.sh").read_text().splitlines()]
     scripts = set(re.findall(r"python (bench/\w+\.py)", "\n".join(lines)))
-    assert len(scripts) == 7, scripts
+    assert len(scripts) == 8, scripts
     for script in scripts:
         assert (ROOT / script).exists(), f"bench/run_gpu.sh runs {script}, which does not exist"
     for script in scripts - {"bench/optimizer_experiment.py", "bench/lab_protocol.py"}:   # the lab's own
