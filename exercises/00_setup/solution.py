@@ -1,4 +1,7 @@
-"""Reference solution for exercise 00 (CI checks it, so the check cannot rot)."""
+"""Reference solution for exercise 00_setup: kept here for CI, which runs it against the check (so the check
+cannot rot) together with known-wrong answers (tests/test_exercises.py). Try `starter.py` first; reading this
+file first skips the exercise. `python solution.py` runs the check on it and prints the result.
+"""
 import random
 
 import numpy as np
@@ -14,3 +17,9 @@ def make_batch(seed: int):
 
 def answer():
     return make_batch
+
+
+if __name__ == "__main__":   # python solution.py: the check, on this reference
+    import sys
+    from neoxcourse.exercises import exercise_main
+    sys.exit(exercise_main("00_setup", answer))

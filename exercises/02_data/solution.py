@@ -1,4 +1,9 @@
-"""Reference solution for exercise 02: the share of lines that are only literals (CI checks it)."""
+"""Reference solution for exercise 02_data: kept here for CI, which runs it against the check (so the check
+cannot rot) together with known-wrong answers (tests/test_exercises.py). Try `starter.py` first; reading this
+file first skips the exercise. `python solution.py` runs the check on it and prints the result.
+
+The idea: the share of lines that are only literals.
+"""
 import re
 
 LITERAL = re.compile(r"[rbuf]{0,2}'(?:\\.|[^'\\\n])*'"   # 'single-quoted', with an optional prefix
@@ -20,3 +25,9 @@ def is_data_file(text: str, threshold: float = 0.5) -> bool:
 
 def answer():
     return is_data_file
+
+
+if __name__ == "__main__":   # python solution.py: the check, on this reference
+    import sys
+    from neoxcourse.exercises import exercise_main
+    sys.exit(exercise_main("02_data", answer))

@@ -3,7 +3,6 @@
 Edit `is_data_file`, then `python starter.py` to check, or `python starter.py --submit --name YOU`.
 """
 
-from neoxcourse.exercises import check_exercise, submit
 
 
 def is_data_file(text: str) -> bool:

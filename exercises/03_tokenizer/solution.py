@@ -1,4 +1,8 @@
-"""Reference solution for exercise 03 (CI checks it): let indentation merge with the word after it.
+"""Reference solution for exercise 03_tokenizer: kept here for CI, which runs it against the check (so the check
+cannot rot) together with known-wrong answers (tests/test_exercises.py). Try `starter.py` first; reading this
+file first skips the exercise. `python solution.py` runs the check on it and prints the result.
+
+let indentation merge with the word after it.
 
 GPT-2's pre-tokenizer keeps a newline plus indentation apart from the next word, so
 `\n        return` costs at least two tokens. Attaching leading whitespace to the following
@@ -27,3 +31,9 @@ def answer(vocab_size: int = 2048):
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tokenizer.train_from_iterator(train, trainer)
     return tokenizer
+
+
+if __name__ == "__main__":   # python solution.py: the check, on this reference
+    import sys
+    from neoxcourse.exercises import exercise_main
+    sys.exit(exercise_main("03_tokenizer", answer))

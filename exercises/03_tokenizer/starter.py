@@ -5,7 +5,6 @@ Edit `answer`, then run `python starter.py` (check) or `python starter.py --subm
 
 from neoxcourse.config import DataConfig
 from neoxcourse.data import build_corpus
-from neoxcourse.exercises import check_exercise, submit
 from neoxcourse.tokenizer import train_bpe
 
 

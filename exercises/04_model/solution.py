@@ -1,4 +1,7 @@
-"""Reference solution for exercise 04 (CI checks it, so the check cannot rot)."""
+"""Reference solution for exercise 04_model: kept here for CI, which runs it against the check (so the check
+cannot rot) together with known-wrong answers (tests/test_exercises.py). Try `starter.py` first; reading this
+file first skips the exercise. `python solution.py` runs the check on it and prints the result.
+"""
 import torch
 
 
@@ -14,3 +17,9 @@ def rotary(x: torch.Tensor, positions: torch.Tensor, rotary_ndims: int, base: fl
 
 def answer():
     return rotary
+
+
+if __name__ == "__main__":   # python solution.py: the check, on this reference
+    import sys
+    from neoxcourse.exercises import exercise_main
+    sys.exit(exercise_main("04_model", answer))

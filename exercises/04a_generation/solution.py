@@ -1,4 +1,7 @@
-"""Reference solution for exercise 04a (CI checks it, so the check cannot rot)."""
+"""Reference solution for exercise 04a_generation: kept here for CI, which runs it against the check (so the check
+cannot rot) together with known-wrong answers (tests/test_exercises.py). Try `starter.py` first; reading this
+file first skips the exercise. `python solution.py` runs the check on it and prints the result.
+"""
 import torch
 
 
@@ -16,3 +19,9 @@ def top_p(logits: torch.Tensor, p: float) -> torch.Tensor:
 
 def answer():
     return top_p
+
+
+if __name__ == "__main__":   # python solution.py: the check, on this reference
+    import sys
+    from neoxcourse.exercises import exercise_main
+    sys.exit(exercise_main("04a_generation", answer))

@@ -1,4 +1,7 @@
-"""Reference solution for exercise 05 (CI checks it, so the check cannot rot)."""
+"""Reference solution for exercise 05_training: kept here for CI, which runs it against the check (so the check
+cannot rot) together with known-wrong answers (tests/test_exercises.py). Try `starter.py` first; reading this
+file first skips the exercise. `python solution.py` runs the check on it and prints the result.
+"""
 from neoxcourse.train import lm_loss
 
 
@@ -14,3 +17,9 @@ def accumulate_gradients(model, batches):
 
 def answer():
     return accumulate_gradients
+
+
+if __name__ == "__main__":   # python solution.py: the check, on this reference
+    import sys
+    from neoxcourse.exercises import exercise_main
+    sys.exit(exercise_main("05_training", answer))

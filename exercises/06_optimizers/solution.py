@@ -1,4 +1,7 @@
-"""Reference solution for exercise 06 (CI checks it, so the check cannot rot)."""
+"""Reference solution for exercise 06_optimizers: kept here for CI, which runs it against the check (so the check
+cannot rot) together with known-wrong answers (tests/test_exercises.py). Try `starter.py` first; reading this
+file first skips the exercise. `python solution.py` runs the check on it and prints the result.
+"""
 import torch
 from torch.optim import Optimizer
 
@@ -26,3 +29,9 @@ class Lion(Optimizer):
 
 def answer():
     return Lion
+
+
+if __name__ == "__main__":   # python solution.py: the check, on this reference
+    import sys
+    from neoxcourse.exercises import exercise_main
+    sys.exit(exercise_main("06_optimizers", answer))

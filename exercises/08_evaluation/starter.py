@@ -2,7 +2,6 @@
 
 Submit with `python starter.py --submit --name YOU [--config CONFIG --checkpoint DIR]`.
 """
-import argparse
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -27,15 +26,13 @@ def evaluation_of(config: str | None, checkpoint: str | None) -> dict:
     return {"checkpoint": checkpoint, **{f"eval/{k}": v for k, v in metrics.items()}}
 
 
-if __name__ == "__main__":
-    from neoxcourse.exercises import check_exercise, submit
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--submit", action="store_true")
-    parser.add_argument("--name")
+def add_arguments(parser):
     parser.add_argument("--config", help="the config your checkpoint was trained with")
     parser.add_argument("--checkpoint", help="a checkpoint folder to evaluate and submit with the answer")
-    args = parser.parse_args()
-    if args.submit:
-        submit("08_evaluation", answer(), name=args.name, config=evaluation_of(args.config, args.checkpoint))
-    else:
-        check_exercise("08_evaluation", answer())
+
+
+if __name__ == "__main__":   # python starter.py [--submit --name YOU [--config CONFIG --checkpoint DIR]]
+    import sys
+    from neoxcourse.exercises import exercise_main
+    sys.exit(exercise_main("08_evaluation", lambda args: answer(), add_arguments=add_arguments,
+                           submit_config=lambda args: evaluation_of(args.config, args.checkpoint)))

@@ -1,4 +1,9 @@
-"""Reference solution for exercise 09 (CI checks it): the first crossing, linear between logged rows."""
+"""Reference solution for exercise 09_experiments: kept here for CI, which runs it against the check (so the check
+cannot rot) together with known-wrong answers (tests/test_exercises.py). Try `starter.py` first; reading this
+file first skips the exercise. `python solution.py` runs the check on it and prints the result.
+
+The idea: the first crossing, linear between logged rows.
+"""
 
 
 def tokens_to_reach(history, target, tokens_per_step, metric="validation/lm_loss"):
@@ -19,3 +24,9 @@ def tokens_to_reach(history, target, tokens_per_step, metric="validation/lm_loss
 
 def answer():
     return tokens_to_reach
+
+
+if __name__ == "__main__":   # python solution.py: the check, on this reference
+    import sys
+    from neoxcourse.exercises import exercise_main
+    sys.exit(exercise_main("09_experiments", answer))

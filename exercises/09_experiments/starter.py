@@ -1,6 +1,5 @@
 """Exercise 09: write tokens_to_reach, then `python starter.py` to check it (`--submit --name YOU` to submit)."""
 
-from neoxcourse.exercises import check_exercise, submit
 
 
 def tokens_to_reach(history, target, tokens_per_step, metric="validation/lm_loss"):

@@ -1391,18 +1391,24 @@ with tempfile.TemporaryDirectory() as d:
 #
 # The filters above miss at least one kind of file that teaches a code model little: files that are
 # mostly *data* — long literal tables of numbers or strings (Unicode tables, codec maps, test
-# vectors). Write `is_data_file(text) -> bool` in `exercises/02_data/starter.py`. The check scores
-# it on a labelled set of real standard-library files (11 data tables, 24 ordinary modules, labelled
-# by hand) and reports the F1 score (higher is better) and, for information, the fraction of the
-# standard library it would remove. Submit with `submit("02_data", answer(), name="you")`.
+# vectors). Write `is_data_file(text) -> bool` in `exercises/02_data/starter.py`. You get a
+# development set to tune on, `DATA_FILE_LABELS` (35 standard-library files labelled by hand). The check
+# scores your filter on files you do not get: about 50 hidden files drawn afresh at every check
+# (standard-library modules outside the development set, labelled by the share of their characters inside
+# literals, and generated tables), and ranks by that held-out F1 (higher is better). A filter that drops
+# more than a quarter of the standard library, or scores under 0.5, does not pass. Submit with
+# `python starter.py --submit --name YOU`.
 
 # %%
 from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # the course layer (00a)
 
 # %%
 #| export exercises
+import ast
+
 from neoxcourse.data import decode_text, list_stdlib, stdlib_root
 
+# The development set: yours to read, test on and tune against (labelled by hand).
 DATA_FILES = ("encodings/cp1252.py", "encodings/mac_roman.py", "encodings/cp437.py",  # mostly data
               "encodings/koi8_r.py", "encodings/cp1250.py", "encodings/iso8859_5.py",
               "html/entities.py", "stringprep.py", "pydoc_data/topics.py", "re/_casefix.py",
@@ -1414,26 +1420,78 @@ CODE_FILES = ("_pydecimal.py", "json/decoder.py", "csv.py", "textwrap.py", "argp
               "html/parser.py", "configparser.py", "calendar.py")
 DATA_FILE_LABELS = {**{f: True for f in DATA_FILES}, **{f: False for f in CODE_FILES}}  # by hand
 
+def literal_share(text: str) -> float | None:
+    "Share of a module's non-comment characters inside literals (docstrings not counted); None if it does not parse."
+    try: tree = ast.parse(text)
+    except (SyntaxError, ValueError): return None
+    docs = {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.body
+            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    data = text.encode("utf-8")                          # ast's column offsets count UTF-8 bytes
+    starts = [0] + [i + 1 for i, b in enumerate(data) if b == 10]
+    inside = sum(starts[n.end_lineno - 1] + n.end_col_offset - starts[n.lineno - 1] - n.col_offset
+                 for n in ast.walk(tree) if isinstance(n, ast.Constant) and id(n) not in docs)
+    total = sum(len(x.strip().encode()) for x in text.splitlines() if x.strip() and not x.strip().startswith("#"))
+    return inside / max(total, 1)
+
+def synthetic_data_file(rng) -> str:
+    "A module that is one random literal table (a dict, a list of tuples or a string table), as codegen writes."
+    n, name = int(rng.integers(40, 200)), "".join(rng.choice(list("abcdefghij_"), 8))
+    word = lambda: "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), int(rng.integers(3, 12))))
+    kind = int(rng.integers(3))
+    if kind == 0: rows = [f"    {word()!r}: {int(rng.integers(0, 1 << 16)):#06x}," for _ in range(n)]
+    elif kind == 1: rows = [f"    ({int(rng.integers(1000))}, {word()!r}, {rng.random():.6f})," for _ in range(n)]
+    else: rows = [f"    '\\x{int(rng.integers(256)):02x}'     # {i:#04x} -> {word().upper()}" for i in range(n)]
+    head, tail = ("{", "}") if kind == 0 else ("[", "]") if kind == 1 else ("(", ")")
+    return f'"""Generated table: {name}. Do not edit."""\n\n{name.upper()} = {head}\n' + "\n".join(rows) + f"\n{tail}\n"
+
+def held_out_data_cases(rng, real: int = 30, synthetic: int = 15) -> list:
+    "Hidden labelled cases, new at every check: stdlib codec tables and modules outside the development set "
+    "(labelled by literal_share: >= 0.9 data, <= 0.2 code; in between left out) and synthetic tables."
+    root = stdlib_root()
+    pool = [p for p, _ in list_stdlib() if str(p.relative_to(root)) not in DATA_FILE_LABELS
+            and p.stat().st_size < 200_000]
+    cases = []
+    for i in rng.permutation(len(pool)):
+        if len(cases) >= real: break
+        text = decode_text(pool[i].read_bytes())
+        share = literal_share(text) if text else None
+        if share is not None and (share >= 0.9 or share <= 0.2): cases.append((text, share >= 0.9))
+    tables = [p for p in pool if p.parent.name == "encodings" and b"decoding_table = (" in p.read_bytes()]
+    for i in rng.permutation(len(tables))[:5]: cases.append((decode_text(tables[i].read_bytes()), True))
+    return cases + [(synthetic_data_file(rng), True) for _ in range(synthetic)]
+
+def _f1(guesses, labels) -> tuple:
+    tp = sum(g and y for g, y in zip(guesses, labels)); fp = sum(g and not y for g, y in zip(guesses, labels))
+    fn = sum(y and not g for g, y in zip(guesses, labels))
+    return 2 * tp / max(2 * tp + fp + fn, 1), tp / max(tp + fp, 1), tp / max(tp + fn, 1)
 
 def check_data_filter(is_data_file) -> dict:
-    "F1 of a data-file detector on hand-labelled stdlib files, and the stdlib share it drops."
+    "F1 of a data-file detector on hidden held-out files (ranked), its F1 on the development labels, the stdlib share it drops."
     if not callable(is_data_file):
         raise ExerciseError("answer() must return a function text -> bool (True: a data file)")
     root = stdlib_root()
-    tp = fp = fn = 0
-    for rel, label in DATA_FILE_LABELS.items():
-        guess = bool(is_data_file((root / rel).read_text(encoding="utf-8")))
-        tp, fp, fn = tp + (guess and label), fp + (guess and not label), fn + (label and not guess)
-    f1 = 2 * tp / max(2 * tp + fp + fn, 1)
-    texts = [decode_text(p.read_bytes()) for p, _ in list_stdlib()]
-    removed = sum(bool(is_data_file(t)) for t in texts if t)
-    return dict(f1=f1, precision=tp / max(tp + fp, 1), recall=tp / max(tp + fn, 1),
-                stdlib_fraction_removed=removed / len(texts))
+    dev = [(root / rel).read_text(encoding="utf-8") for rel in DATA_FILE_LABELS]
+    dev_f1 = _f1([bool(is_data_file(t)) for t in dev], list(DATA_FILE_LABELS.values()))[0]
+    texts = [t for t in (decode_text(p.read_bytes()) for p, _ in list_stdlib()) if t]
+    removed = sum(bool(is_data_file(t)) for t in texts) / len(texts)
+    if removed > 0.25:
+        raise ExerciseError(f"the filter drops {removed:.0%} of the standard library: most of it is code; "
+                            f"flag only files that are mostly literal tables")
+    cases = held_out_data_cases(hidden_rng())
+    f1, precision, recall = _f1([bool(is_data_file(t)) for t, _ in cases], [y for _, y in cases])
+    if f1 < 0.5:
+        hint = (" It scores {:.2f} on the development labels: it learnt that list, not what makes a file data."
+                .format(dev_f1) if dev_f1 > 0.9 else " Look at what the development files have in common.")
+        raise ExerciseError(f"F1 {f1:.2f} on {len(cases)} held-out files (precision {precision:.2f}, recall "
+                            f"{recall:.2f}); passing needs 0.5.{hint}")
+    return dict(f1=f1, precision=precision, recall=recall, dev_f1=dev_f1, held_out_files=len(cases),
+                stdlib_fraction_removed=removed)
 
 
 DATA_EXERCISE = register_exercise(Exercise(
     id="02_data", title="a filter for data files", metric="f1", higher_is_better=True,
-    bounds=(0.0, 1.0), check=check_data_filter))
+    bounds=(0.0, 1.0), check=check_data_filter, ranked=True))
 
 
 # %%
@@ -1445,9 +1503,12 @@ check_data_filter(is_data_file)
 
 # %%
 #| hide
-test_eq(check_data_filter(lambda t: False)["f1"], 0.0)
-test_eq(check_data_filter(lambda t: True)["recall"], 1.0)
+test_fail(lambda: check_data_filter(lambda t: False), contains="passing needs 0.5")
+test_fail(lambda: check_data_filter(lambda t: True), contains="drops 100%")
 test_fail(lambda: check_data_filter("not a function"), contains="must return a function")
+_cases = held_out_data_cases(np.random.default_rng(0), real=6, synthetic=2)
+test_eq(sum(label for _, label in _cases) >= 2 + 5, True)   # 5 codec tables, 2 synthetic tables, real files
+test_eq(literal_share("x = 1\n") < literal_share("X = ('aaaa', 'bbbb')\n"), True)
 
 # %% [markdown]
 # ## The numbers, default corpus

@@ -663,9 +663,22 @@ from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # t
 # %%
 #| export exercises
 import os
+import re
 
 from neoxcourse.data import build_corpus
-from neoxcourse.tokenizer import bytes_per_token, load_tokenizer, round_trip_failures
+from neoxcourse.tokenizer import SPECIAL_TOKENS, bytes_per_token, load_tokenizer, round_trip_failures
+
+def foreign_tokens(backend, train_texts: list, min_chars: int = 4) -> list:
+    "Learned tokens whose text occurs nowhere in the training split: BPE trained on that split cannot make them."
+    train = "\n".join(train_texts)
+    words = set(re.findall(r"\w+", train))
+    out = []
+    for i in range(backend.get_vocab_size(with_added_tokens=False)):
+        s = backend.decode([i])
+        if len(s.strip()) < min_chars or "\ufffd" in s or s in SPECIAL_TOKENS: continue
+        if re.fullmatch(r"\w+", s.strip()) and s.strip() in words: continue   # a whole word of the split
+        if s not in train: out.append(s)
+    return out
 
 def check_tokenizer_exercise(tokenizer, max_vocab: int = 2048) -> dict:
     "Bytes per token of a tokenizer of at most `max_vocab` tokens on the default validation split."
@@ -679,7 +692,13 @@ def check_tokenizer_exercise(tokenizer, max_vocab: int = 2048) -> dict:
     vocab = backend.get_vocab_size(with_added_tokens=True)
     if vocab > max_vocab:
         raise ExerciseError(f"the tokenizer has {vocab} tokens; the budget is {max_vocab}")
-    val = [d.text for d in build_corpus(DataConfig()).val]
+    corpus = build_corpus(DataConfig())
+    val = [d.text for d in corpus.val]
+    foreign = foreign_tokens(backend, [d.text for d in corpus.train])
+    if len(foreign) >= 3:   # the training split alone gives none (0 for train_bpe and the reference)
+        raise ExerciseError(f"{len(foreign)} learned tokens occur nowhere in the training split (e.g. "
+                            f"{', '.join(repr(s) for s in foreign[:3])}): the tokenizer saw other text, such as "
+                            f"the validation files it is scored on. Train on corpus.train only")
     failures = round_trip_failures(backend, val)
     if failures:
         raise ExerciseError(f"decode(encode(text)) differs from the text for {len(failures)} of "
@@ -691,7 +710,7 @@ def check_tokenizer_exercise(tokenizer, max_vocab: int = 2048) -> dict:
 
 TOKENIZER_EXERCISE = register_exercise(Exercise(
     id="03_tokenizer", title="the best tokenizer at 2,048 tokens", metric="bytes_per_token",
-    higher_is_better=True, bounds=(0.5, 20.0), check=check_tokenizer_exercise))
+    higher_is_better=True, bounds=(0.5, 20.0), check=check_tokenizer_exercise, ranked=True))
 
 # %%
 #| hide

@@ -174,6 +174,31 @@ cos, sin = rotary_cos_sin(torch.arange(3), rotary_inv_freq(4, base=100))
 test_eq(cos.shape, (3, 4))
 test_close(sin[2], torch.tensor([math.sin(2.0), math.sin(0.2), math.sin(2.0), math.sin(0.2)]))
 
+# %% [markdown]
+# **Look.** The reference recipe rotates 16 of each head's 64 dimensions: 8 pairs. Pair 0 turns one radian a
+# position and wraps every 6.3 positions, so it tells neighbours apart; the last pair turns
+# $10000^{-14/16} \approx 3 \times 10^{-4}$ radians a position, a third of a radian over the whole context, so it
+# tells the start of a file from its end. On the left, $\cos(m\theta_i)$ for the first 128 positions; on the
+# right, how many turns each pair makes over 1024 positions.
+
+# %%
+import matplotlib.pyplot as plt
+ref_model = load_config(cfg.root / "configs" / "code_completion.yml").model
+d = int(ref_model.head_dim * ref_model.rotary_pct)       # 16 of the reference recipe's 64 dims a head
+angles = torch.arange(1024)[:, None] * rotary_inv_freq(d, ref_model.rotary_emb_base)   # (positions, pairs)
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.2))
+ax1.imshow(torch.cos(angles[:128]).T, aspect="auto", cmap="RdBu", interpolation="nearest")
+ax1.set(xlabel="position m", ylabel="pair i", title=r"$\cos(m\,\theta_i)$, first 128 positions")
+ax2.semilogy(angles[-1] / (2 * math.pi), "o-")
+ax2.set(xlabel="pair i", ylabel="turns over 1024 positions", title="fast pairs wrap, slow pairs barely turn")
+plt.show()
+print(f"{d // 2} pairs; turns over 1024 positions: {[round(t, 3) for t in (angles[-1] / (2 * math.pi)).tolist()]}")
+
+
+# %%
+test_close(angles[-1, 0].item(), 1023.0)                   # pair 0 turns one radian a position
+assert angles[-1, -1].item() < 0.5                          # the slowest pair: less than half a radian in 1024
+
 
 # %% [markdown]
 # Applying it: rotate the first `d` dimensions of every head, keep the others.
@@ -644,6 +669,67 @@ with torch.no_grad():
 print(f"{len(ids)} tokens; loss at init {loss:.3f}, ln V = {math.log(demo_cfg.vocab_size):.3f}")
 assert abs(loss.item() - math.log(demo_cfg.vocab_size)) < 0.5
 
+# %% [markdown]
+# **Look: what a trained head attends to.** Attention is easier to see than to read about. We train a
+# two-layer GPT-NeoX for a few seconds on a task that needs attention: a random line of 12 tokens followed by
+# the same line again. Nothing in the first half can be predicted; every token of the second half can, by
+# looking back at the position just after its earlier twin, 11 positions back. Then we recompute one layer's
+# attention probabilities (the softmax that `scaled_dot_product_attention` keeps to itself) from the inputs a
+# hook records.
+
+# %%
+P = 12                                                    # a random line of 12 tokens, then the same again
+copy_cfg = ModelConfig(num_layers=2, hidden_size=64, num_attention_heads=4, seq_length=2 * P,
+                       max_position_embeddings=2 * P, vocab_size=64, intermediate_size=256)
+def copy_batch(n, generator=None):
+    half = torch.randint(copy_cfg.vocab_size, (n, P), generator=generator)
+    return torch.cat([half, half], dim=1)                 # (n, 2P)
+torch.manual_seed(0)
+copier = GPTNeoX(copy_cfg)
+opt = torch.optim.AdamW(copier.parameters(), lr=3e-3)
+for step in range(120):
+    x = copy_batch(32)
+    logits = copier(x[:, :-1])[:, P - 1:]                 # predictions of the second half only
+    loss = F.cross_entropy(logits.reshape(-1, copy_cfg.vocab_size), x[:, P:].reshape(-1))
+    opt.zero_grad(); loss.backward(); opt.step()
+print(f"loss on the copied half after 120 steps: {loss.item():.3f} (ln 64 = {math.log(64):.2f} for a guess)")
+
+
+# %%
+@torch.no_grad()
+def attention_weights(model, tokens, layer):
+    "Softmax attention probabilities (B, H, T, T) of one layer, recomputed from its input."
+    seen = {}
+    attn = model.gpt_neox.layers[layer].attention
+    hook = attn.register_forward_hook(lambda mod, args, out: seen.update(x=args[0], cos=args[1], sin=args[2]))
+    model(tokens)
+    hook.remove()
+    B, T, C = seen["x"].shape
+    qkv = attn.query_key_value(seen["x"]).view(B, T, attn.num_heads, 3 * attn.head_dim)
+    q, k, _ = qkv.transpose(1, 2).chunk(3, dim=-1)
+    q, k = apply_rotary(q, seen["cos"], seen["sin"]), apply_rotary(k, seen["cos"], seen["sin"])
+    scores = q @ k.transpose(-1, -2) / math.sqrt(attn.head_dim)
+    return scores.masked_fill(~causal_mask(T, T), float("-inf")).softmax(-1)
+copier.eval()
+x = copy_batch(1, torch.Generator().manual_seed(1))
+w = attention_weights(copier, x[:, :-1], layer=1)[0]      # (H, T, T)
+T = w.shape[-1]
+target = torch.arange(P, T) - P + 1                       # query t looks at t - P + 1: what came after its twin
+on_target = w[:, torch.arange(P, T), target].mean(-1)       # per head
+best = int(on_target.argmax())
+fig, axes = plt.subplots(1, 4, figsize=(13, 3.2))
+for h, ax in enumerate(axes):
+    ax.imshow(w[h], cmap="Greys", vmin=0, vmax=1)
+    ax.set(title=f"layer 1, head {h}: {on_target[h]:.2f} on target", xlabel="key position")
+axes[0].set_ylabel("query position"); plt.show()
+print("attention on 'the token after my earlier twin', per head:", [round(v, 2) for v in on_target.tolist()])
+
+
+# %%
+assert torch.allclose(w.sum(-1), torch.ones(())) and (w.triu(1) == 0).all()  # rows sum to 1; no look ahead
+assert on_target[best] > 0.5, on_target.tolist()          # a head learned to look back one period
+assert loss.item() < 0.5                                  # and the copied half is predicted (ln 64 = 4.2 for a guess)
+
 
 # %% [markdown]
 # ## Counting parameters
@@ -832,6 +918,36 @@ test_fail(lambda: estimate_memory(ref, 1, "fp16", "adamm"), contains="registered
 # How good is the estimate? `bench/memory_estimate.py` trains a few steps of several configs on a GPU in
 # fp16 with the flash kernel off (as on a T4) and compares `torch.cuda.max_memory_allocated` with the
 # estimate; the closing note of this chapter gives the result.
+
+# %% [markdown]
+# **Look: memory by micro-batch.** The estimate (lines) and what `bench/memory_estimate.py` measured on a GPU under
+# T4 conditions (dots, read from `bench/results/memory_estimate.json`), for the reference recipe: weights,
+# gradients and Adam's state are a fixed 0.5 GiB, the activations and logits grow with every sequence. 64
+# sequences fit under Colab's 14.7 GiB with almost no room; activation checkpointing halves the slope.
+
+# %%
+GiB = 2 ** 30
+rows = json.loads((cfg.root / "bench" / "results" / "memory_estimate.json").read_text())["rows"]
+measured = {r["micro_batch"]: r["measured_peak"] / GiB for r in rows
+            if r["name"] == "reference" and r["precision"] == "fp16"}
+mbs = [1, 2, 4, 8, 16, 32, 64, 128]
+est = [estimate_memory(ref, m)["total"] / GiB for m in mbs]
+est_ckpt = [estimate_memory(replace(ref, checkpoint_activations=True), m)["total"] / GiB for m in mbs]
+fig, ax = plt.subplots(figsize=(6, 3.5))
+ax.plot(mbs, est, "-", label="estimate")
+ax.plot(mbs, est_ckpt, "--", label="estimate, activation checkpointing")
+ax.plot(list(measured), list(measured.values()), "ko", label="measured (H200, T4 conditions)")
+ax.axhline(14.7, color="tab:red", lw=1); ax.text(1, 15.2, "Colab T4: 14.7 GiB", color="tab:red")
+ax.set(xscale="log", xlabel="micro-batch (sequences of 1024)", ylabel="peak GiB", ylim=(0, 30),
+       title="reference recipe, fp16 + AdamW")
+ax.legend(); plt.show()
+print({m: round(g, 2) for m, g in measured.items()})
+
+
+# %%
+test_close(measured[32], estimate_memory(ref, 32)["total"] / GiB, eps=0.1)
+assert est[mbs.index(64)] < 14.7 < est[mbs.index(128)]
+
 
 # %% [markdown]
 # ## Interchange with Hugging Face `transformers`
@@ -1133,6 +1249,49 @@ test_eq(torch._dynamo.explain(m1)(tokens).graph_break_count, 0)
 # as an option (`compile` in the config).
 
 # %% [markdown]
+# ## Try this
+#
+# Three small changes; each cell runs in seconds on a CPU.
+#
+# 1. **A smaller rotary base.** Set `base = 500` below (GPT-NeoX uses 10,000): the slowest pair now makes
+#    several turns over 1024 positions instead of 0.05, so far-apart positions start to look alike to it.
+#    You should see its turns grow about 10 times or more, and pair 0 stay the same.
+
+# %%
+base = 10_000   # try 500
+turns = torch.arange(1024)[-1] * rotary_inv_freq(rotary_ndims(ref), base) / (2 * math.pi)
+print(f"base {base}: turns over 1024 positions, fastest pair {turns[0]:.0f}, slowest {turns[-1]:.3f}")
+test_close(turns[0].item(), 1023 / (2 * math.pi), eps=1e-3)  # pair 0 never depends on the base
+
+
+# %% [markdown]
+# 2. **Break the copy.** The copier above predicts the second half only because it is a copy. Set
+#    `copied = False` to give it a second half of fresh random tokens: you should see its loss jump from near 0 to
+#    well above $\ln 64 = 4.2$ (it is confidently wrong, which costs more than a guess).
+
+# %%
+copied = True   # try False
+x = copy_batch(64, torch.Generator().manual_seed(2))
+if not copied: x[:, P:] = torch.randint(copy_cfg.vocab_size, (64, P), generator=torch.Generator().manual_seed(3))
+with torch.no_grad():
+    tried = F.cross_entropy(copier(x[:, :-1])[:, P - 1:].reshape(-1, copy_cfg.vocab_size), x[:, P:].reshape(-1))
+print(f"loss on the second half ({'a copy' if copied else 'fresh tokens'}): {tried.item():.3f}")
+assert (tried.item() < 0.5) if copied else (tried.item() > math.log(copy_cfg.vocab_size))
+
+
+# %% [markdown]
+# 3. **More heads, same width.** Set `heads = 8` (or 16): each head gets fewer dimensions, but the
+#    parameter count does not change at all, since `query_key_value` is still $h \times 3h$. You should see the
+#    same count, and `rotary_ndims` shrink with the head.
+
+# %%
+heads = 4   # try 8 or 16
+more = replace(tiny, num_attention_heads=heads)
+print(f"{heads} heads: {count_parameters(more):,} parameters, head_dim {more.head_dim}, rotary dims {rotary_ndims(more)}")
+test_eq(count_parameters(more), count_parameters(tiny))
+
+
+# %% [markdown]
 # ## Exercise: rotary embeddings, by yourself
 #
 # **Task.** In `exercises/04_model/starter.py`, write `rotary(x, positions, rotary_ndims, base)`: given
@@ -1157,15 +1316,20 @@ from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # t
 #| export exercises
 import torch
 
+from neoxcourse.exercises import hidden_rng
 from neoxcourse.model import apply_rotary, rotary_cos_sin, rotary_inv_freq
 
 def check_rotary_exercise(rotary):
     "Check exercise 04: rotary(x, positions, rotary_ndims, base) must match apply_rotary."
-    gen = torch.Generator().manual_seed(0)
+    rng = hidden_rng()                                   # hidden cases, new at every check
+    gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
     worst, hint = 0.0, ""
-    cases = [((2, 4, 16, 32), 8, 10000, 0), ((1, 2, 9, 16), 16, 10000, 5),  # shape, d, base, start
-             ((3, 1, 7, 64), 16, 500, 100), ((1, 8, 33, 24), 12, 10000, 0),
-             ((2, 2, 5, 8), 0, 10000, 3)]
+    cases = [((2, 4, 16, 32), 8, 10000, 0), ((2, 2, 5, 8), 0, 10000, 3)]  # shape, d, base, start; then random
+    for _ in range(6):
+        dh = int(rng.choice([8, 16, 24, 32, 64]))
+        cases.append(((int(rng.integers(1, 4)), int(rng.integers(1, 5)), int(rng.integers(1, 40)), dh),
+                      2 * int(rng.integers(1, dh // 2 + 1)), float(rng.choice([500, 10000, 1e5])),
+                      int(rng.integers(0, 100))))
     for shape, d, base, offset in cases:
         x = torch.randn(shape, generator=gen)
         positions = torch.arange(offset, offset + shape[2])

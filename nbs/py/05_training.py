@@ -1085,6 +1085,56 @@ assert "aten::" in table
 # `bench/results/`; the closing note below quotes it.
 
 # %% [markdown]
+# ## Try this
+#
+# Change one thing, rerun the cell, compare with what it should show. They run on a CPU in seconds, on a small
+# batch of 8 random sequences of the chapter's model.
+#
+# 1. **Split the batch differently.** Set `micro = 1`, `2` or `8`: the batch of 8 sequences goes through
+#    `train_step` as that many micro-batches. You should see the same loss and the same gradient norm to five
+#    or six digits every time: accumulation is a way to fit memory, not a change to the algorithm.
+
+# %%
+micro = 4   # try 1, 2 or 8
+noscale = torch.amp.GradScaler("cpu", enabled=False)
+x = torch.randint(cfg.model.vocab_size, (8, cfg.model.seq_length + 1), generator=torch.Generator().manual_seed(0))
+def one_step(n_micro):
+    torch.manual_seed(0)
+    net = GPTNeoX(cfg.model)
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)      # lr 0: we only look at the loss and the gradient
+    return train_step(net, opt, noscale, [(a[:, :-1], a[:, 1:]) for a in x.chunk(n_micro)], "fp32", 0.0)
+tried, whole = one_step(micro), one_step(1)
+print(f"{micro} micro-batch(es): loss {tried.loss.item():.6f}, gradient norm {tried.grad_norm.item():.6f}; "
+      f"one batch: {whole.loss.item():.6f}, {whole.grad_norm.item():.6f}")
+test_close(tried.grad_norm.item(), whole.grad_norm.item(), eps=1e-4)
+
+
+# %% [markdown]
+# 2. **Change the learning rate.** Twelve AdamW steps on that one batch (memorising it, which a real run must
+#    not do, but it shows the learning rate at work). At `lr = 1e-3` you should see the loss fall slowly from
+#    about 9.2 (to about 7); at `3e-2` fast (below 2); at `3e-1` it should jump around near where it started:
+#    too large a step overshoots. Chapter 07 turns this one number into a schedule.
+
+# %%
+lr = 3e-2   # try 1e-3 and 3e-1
+torch.manual_seed(0)
+net = GPTNeoX(cfg.model)
+opt = torch.optim.AdamW(net.parameters(), lr=lr)
+batch = [(x[:, :-1], x[:, 1:])]
+lr_losses = [train_step(net, opt, noscale, batch, "fp32", 1.0).loss.item() for _ in range(12)]
+print(f"lr {lr}: losses", [round(v, 2) for v in lr_losses])
+if lr <= 3e-2: assert lr_losses[-1] < lr_losses[0] - 0.5, lr_losses   # a sane learning rate learns
+
+
+# %% [markdown]
+# 3. **On a T4 only: the micro-batch against speed and memory.** Run
+#    `benchmark_steps(cfg, micro_batch=m)` for `m` in 8, 16, 32 and 48 with `configs/t4.yml`. You should see
+#    peak memory grow about linearly (the course's GPU measurement of this recipe: about 6.9 GiB at 32, see
+#    `bench/results/t4_recipe_micro_batch.json`), tokens/s rise then flatten, and 48 or more run out of the
+#    14.7 GiB a Colab T4 gives PyTorch, or come close: the largest micro-batch that fits is usually the fastest.
+#    On a CPU this says little, which is why the cell is left to you.
+
+# %% [markdown]
 # ## Exercise: gradient accumulation, by yourself
 #
 # **Task.** In `exercises/05_training/starter.py`, write `accumulate_gradients(model, batches)`: run forward and
@@ -1111,6 +1161,7 @@ from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # t
 #| export exercises
 import torch
 
+from neoxcourse.exercises import hidden_rng
 from neoxcourse.model import GPTNeoX
 from neoxcourse.train import lm_loss
 
@@ -1133,12 +1184,14 @@ def _accumulation_hint(model, batches, got, want, scale) -> str:
 def check_accumulation_exercise(accumulate) -> dict:
     "Check exercise 05: accumulate(model, batches) must leave the one-batch mean-loss gradient in .grad."
     from neoxcourse.config import ModelConfig
-    mcfg = ModelConfig(num_layers=2, hidden_size=32, num_attention_heads=4, seq_length=16,
-                       max_position_embeddings=16, vocab_size=128, intermediate_size=128)
-    torch.manual_seed(0)
+    rng = hidden_rng()                                   # hidden model and batch, new at every check
+    T, V = int(rng.integers(8, 24)), int(rng.integers(64, 200))
+    mcfg = ModelConfig(num_layers=2, hidden_size=32, num_attention_heads=4, seq_length=T,
+                       max_position_embeddings=T, vocab_size=V, intermediate_size=128)
+    torch.manual_seed(int(rng.integers(2**31)))
     model = GPTNeoX(mcfg)
-    gen = torch.Generator().manual_seed(0)
-    x, y = torch.randint(128, (8, 16), generator=gen), torch.randint(128, (8, 16), generator=gen)
+    gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    x, y = torch.randint(V, (8, T), generator=gen), torch.randint(V, (8, T), generator=gen)
     want_loss = lm_loss(model(x), y)
     want_loss.backward()
     want = [p.grad.clone() for p in model.parameters()]

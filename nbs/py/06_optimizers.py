@@ -10,10 +10,19 @@
 # > each matched step for step against an independent implementation, behind one registry keyed by GPT-NeoX's
 # > `optimizer.type`.
 #
-# **Prerequisites:** chapter 01 (the config), chapter 05 (the training loop calls `build_optimizer`).
-# **At the end you will have:** `neoxcourse.optim` with `build_optimizer(model, cfg.optimizer)`,
-# `param_groups`, gradient clipping, tests that every optimizer matches its reference over 100 steps, resumes
-# exactly from a checkpoint and trains the smoke model, and your own Lion, implemented from its paper.
+# - **You will learn:** seven update rules written out and checked against their references; what they do, seen
+#   on 2-D valleys, as moving averages, as singular values and as update sizes per layer; how clipping and fp16
+#   loss scaling show in a run's traces; how to draw a learning-rate curve per optimizer and find its edge of
+#   divergence. You end with `neoxcourse.optim` (`build_optimizer(model, cfg.optimizer)`) and your own Lion.
+# - **You need:** a CPU for the chapter (it builds on chapter 01's config and chapter 05's `train_step`); a T4
+#   for your own learning-rate curves on the lab recipe (`configs/lab.yml`).
+# - **Time:** a few minutes on a CPU with the smoke config, as CI runs it; on a T4 the learning-rate-curve cell
+#   with the lab recipe is 2 optimizers x 4 rates x about a minute a run (the recipe's own estimate; no T4 has
+#   timed it), so 8-10 minutes.
+# - **You should see:** every optimizer matching its reference to about 1e-6; paths on the toy valleys that
+#   differ the way the update rules say; a gradient's singular values pulled to about one by Newton-Schulz;
+#   Lion's update RMS equal to its learning rate in every hidden layer; a U-shaped learning-rate curve per
+#   optimizer with a divergence edge on its right.
 
 # %%
 #| default_exp optim
@@ -728,6 +737,145 @@ assert (w_train - w_eval).abs().max() > 1e-3
 test_close(model[0].weight.detach(), w_train, eps=1e-6)
 opt.eval(); test_fail(lambda: opt.step(), contains="eval mode")
 
+# %% [markdown]
+# ## Seeing the update rules
+#
+# Tests say the arithmetic is right; pictures say what it does. Three views: momentum as a moving average, paths
+# on two small 2-D problems, and what Newton-Schulz does to a gradient's singular values.
+#
+# ### Momentum is an exponential moving average
+#
+# Adam's $m_t = \beta m_{t-1} + (1-\beta) g_t$ (and, up to a factor $1/(1-\beta)$, SGD's momentum buffer) is an
+# exponential moving average: it weighs the gradient of $k$ steps ago by $\beta^k$, so it remembers about
+# $1/(1-\beta)$ steps. On a noisy signal that changes direction halfway:
+
+# %%
+gen = torch.Generator().manual_seed(0)
+signal = torch.cat([torch.ones(100), -torch.ones(100)]) + torch.randn(200, generator=gen)
+def ewma(xs, beta, debias=True):
+    "The exponential moving average of a sequence; `debias` divides by 1 - beta^t, as Adam does."
+    m, out = 0.0, []
+    for t, x in enumerate(xs, 1):
+        m = beta * m + (1 - beta) * float(x)
+        out.append(m / (1 - beta ** t) if debias else m)
+    return out
+fig, ax = plt.subplots(figsize=(8, 3))
+ax.plot(signal, ".", color="0.75", label="gradient (noisy)")
+for beta in (0.5, 0.9, 0.99):
+    ax.plot(ewma(signal, beta), label=f"beta {beta} (remembers ~{1 / (1 - beta):.0f} steps)")
+ax.set(xlabel="step", ylabel="value"); ax.legend(fontsize=8); plt.tight_layout(); plt.show()
+test_close(ewma([2.0] * 5, 0.9), [2.0] * 5)                      # debiased: a constant from the first step
+test_close(ewma([2.0], 0.9, debias=False), [0.2])                # without: biased toward the zero start
+late = [ewma(signal, b)[150] for b in (0.5, 0.9, 0.99)]
+assert late[0] < 0 and late[1] < 0 and late[2] > late[1]          # 0.99 still remembers the first half
+
+
+# %% [markdown]
+# What to see: $\beta = 0.5$ follows the noise, 0.9 is smooth and turns within about ten steps, 0.99 is
+# smoothest but still points the old way 50 steps after the change. That is the trade-off behind Adam's
+# $\beta_1 = 0.9$ and $\beta_2 = 0.95$-$0.999$ and Lion's two betas.
+#
+# ### Paths on two valleys
+#
+# Two classic 2-D problems, started at the same point: an ill-conditioned quadratic
+# $f(x, y) = \tfrac12 (x^2 + 25 y^2)$ (steep across, shallow along) and a Rosenbrock-like banana valley
+# $f(x, y) = (1 - x)^2 + 5\,(y - x^2)^2$ (minimum at (1, 1)). `toy_path` puts the point in one
+# `nn.Parameter` of shape (2,) (for Muon, a (1, 2) matrix: a 1 x 2 matrix's orthogonal factor is its direction,
+# so Muon moves a fixed length along normalised momentum) and calls the optimizer's own `step`.
+
+# %%
+def quadratic(p): return 0.5 * (p[..., 0] ** 2 + 25 * p[..., 1] ** 2).sum()
+def banana(p): return ((1 - p[..., 0]) ** 2 + 5 * (p[..., 1] - p[..., 0] ** 2) ** 2).sum()
+
+def toy_path(make_optimizer, loss_fn, start=(-1.5, 1.0), steps=60, matrix=False):
+    "Positions of a 2-D point trained by `make_optimizer([param])` on `loss_fn`, step by step: (steps + 1, 2)."
+    p = nn.Parameter(torch.tensor([start], dtype=torch.float64) if matrix else torch.tensor(start, dtype=torch.float64))
+    opt, path = make_optimizer([p]), [p.detach().flatten().clone()]
+    for _ in range(steps):
+        opt.zero_grad(); loss_fn(p).backward(); opt.step()
+        path.append(p.detach().flatten().clone())
+    return torch.stack(path)
+
+TOY_OPTIMIZERS = {
+    "SGD": (lambda ps: SGD(ps, lr=0.035), False),
+    "momentum 0.8": (lambda ps: SGD(ps, lr=0.035, momentum=0.8), False),
+    "Adam": (lambda ps: Adam(ps, lr=0.1, betas=(0.9, 0.999)), False),
+    "Lion": (lambda ps: Lion(ps, lr=0.05, betas=(0.9, 0.99)), False),
+    "Muon (1x2 matrix)": (lambda ps: Muon([dict(params=ps, use_muon=True)], lr=0.05, ns_dtype="float32"), True),
+}
+
+# %% [markdown]
+# The test first: a path is exactly what calling the optimizer's `step` by hand gives, for every optimizer
+# (so the pictures show the chapter's code, not a re-implementation):
+
+# %%
+for name, (make, matrix) in TOY_OPTIMIZERS.items():
+    path = toy_path(make, quadratic, steps=10, matrix=matrix)
+    p = nn.Parameter(torch.tensor([[-1.5, 1.0]] if matrix else [-1.5, 1.0], dtype=torch.float64))
+    opt = make([p])
+    for k in range(10):                                   # the same steps, by hand
+        p.grad = None; quadratic(p).backward(); opt.step()
+        assert torch.equal(p.detach().flatten(), path[k + 1]), name
+test_close(toy_path(TOY_OPTIMIZERS["SGD"][0], quadratic, steps=1)[1], torch.tensor([-1.5 + 0.035 * 1.5, 1.0 - 0.035 * 25]).double())
+
+# %%
+fig, axs = plt.subplots(1, 2, figsize=(12, 4.5))
+finals = {}
+for ax, (title, fn, steps, lim) in zip(axs, [("ill-conditioned quadratic", quadratic, 60, (-1.7, 1.2, -1.2, 1.2)),
+                                             ("banana valley (minimum at 1, 1)", banana, 150, (-1.7, 1.5, -0.6, 2.2))]):
+    xs, ys = torch.meshgrid(torch.linspace(*lim[:2], 200), torch.linspace(*lim[2:], 200), indexing="xy")
+    grid = torch.stack([xs, ys], -1)
+    z = (0.5 * (grid[..., 0] ** 2 + 25 * grid[..., 1] ** 2) if fn is quadratic
+         else (1 - grid[..., 0]) ** 2 + 5 * (grid[..., 1] - grid[..., 0] ** 2) ** 2)
+    ax.contour(xs, ys, z.log1p(), levels=25, colors="0.8", linewidths=0.6)
+    for name, (make, matrix) in TOY_OPTIMIZERS.items():
+        path = toy_path(make, fn, steps=steps, matrix=matrix)
+        finals[title, name] = fn(path[-1]).item()
+        ax.plot(path[:, 0], path[:, 1], ".-", ms=2, lw=1, label=f"{name}: f = {finals[title, name]:.2g}")
+    ax.set(title=f"{title}, {steps} steps", xlim=lim[:2], ylim=lim[2:]); ax.legend(fontsize=7)
+plt.tight_layout(); plt.show()
+q = lambda name: finals["ill-conditioned quadratic", name]
+assert q("momentum 0.8") < q("SGD")          # momentum crosses the shallow direction faster
+
+# %% [markdown]
+# What to see. On the quadratic, plain SGD's rate is capped by the steep direction (at $\eta > 2/25$ it would
+# diverge there), so it crawls along the shallow one; momentum builds speed along the shallow direction and
+# overshoots across the steep one. Adam rescales each coordinate by its own gradient size, so both directions
+# move at about the same speed: a nearly straight diagonal start. Lion moves every coordinate by exactly $\pm\eta$:
+# 45-degree steps and, at a constant rate, a zig-zag around the minimum of size $\eta$ (why Lion needs a decaying
+# rate). Muon's update of a 1 x 2 matrix has length $\eta$ whatever the gradient: steady steps along the
+# momentum's direction and, like Lion, a final bounce of size $\eta$. In the banana valley the adaptive methods
+# turn along the curved floor; SGD needs a small rate for the steep walls and is still far from (1, 1).
+# Nothing here ranks optimizers for language models: two dimensions have no noise and no matrices.
+#
+# ### What Newton-Schulz does to a gradient's singular values
+#
+# Muon's promise is that every direction of a weight matrix's update gets the same step. A real gradient shows
+# why that changes something: the gradient of one of the smoke model's matrices has a few large singular values
+# and a long tail of small ones. After Newton-Schulz they all sit near one:
+
+# %%
+#| hide
+import dataclasses
+
+from neoxcourse.model import GPTNeoX as _GPTNeoX    # the smoke model (chapter 04), for a real gradient
+
+# %%
+torch.manual_seed(0)
+_m = _GPTNeoX(dataclasses.replace(cfg.model, vocab_size=256))
+_x = torch.randint(0, 256, (8, 64), generator=torch.Generator().manual_seed(0))
+torch.nn.functional.cross_entropy(_m(_x[:, :-1]).flatten(0, 1), _x[:, 1:].flatten()).backward()
+G = _m.gpt_neox.layers[0].mlp.dense_h_to_4h.weight.grad          # (4h, h): a hidden matrix's gradient
+before = torch.linalg.svdvals(G); after = torch.linalg.svdvals(newton_schulz(G))
+fig, ax = plt.subplots(figsize=(7, 3))
+ax.semilogy(before / before.max(), "o-", ms=3, label="gradient (scaled to max 1)")
+ax.semilogy(after, "s-", ms=3, label="after 5 Newton-Schulz steps")
+ax.set(xlabel="singular value index", ylabel="singular value", title=f"layer 0 dense_h_to_4h gradient {tuple(G.shape)}")
+ax.legend(); plt.tight_layout(); plt.show()
+print(f"gradient: largest / smallest singular value {before.max() / before.min():.0f}; "
+      f"after: {after.min():.2f} to {after.max():.2f}")
+assert before.max() / before.min() > 10 and 0.5 < after.min() and after.max() < 1.3
+
 
 # %% [markdown]
 # ## The same update, fewer kernels: multi-tensor steps
@@ -1435,6 +1583,51 @@ print(f"{len(curves)} optimizers in {time.time() - t0:.1f} s")
 
 
 # %% [markdown]
+# ## How large is each layer's update?
+#
+# Learning rates are a poor guide to how far the weights actually move. A direct measure is the **update RMS**
+# per weight matrix, $\mathrm{RMS}(\Delta W) = \sqrt{\mathrm{mean}(\Delta W^2)}$ for one step, and its ratio to the
+# weight's own RMS. During a real run of the smoke model (on code bytes, as above), for AdamW, Lion and Muon:
+
+# %%
+def update_rms(opt_cfg, steps=12, seed=0):
+    "Per 2-D weight: mean over the last steps of RMS(update) and RMS(update)/RMS(weight), during a real run."
+    torch.manual_seed(seed)
+    model = GPTNeoX(BYTE_MODEL)
+    opt, batches = build_optimizer(model, opt_cfg), byte_batches(CODE, seed=seed)
+    fp32, sums = torch.amp.GradScaler("cpu", enabled=False), {}
+    named = [(n, p) for n, p in model.named_parameters() if p.ndim == 2]
+    for step in range(steps):
+        before = [p.detach().clone() for _, p in named]
+        train_step(model, opt, fp32, [next(batches)], "fp32", 1.0)
+        if step >= steps // 2:                                    # after the first steps (Adam's bias corrections)
+            for (n, p), b in zip(named, before):
+                u = (p.detach() - b).pow(2).mean().sqrt().item()
+                s = sums.setdefault(n, [0.0, 0.0]); s[0] += u; s[1] += u / b.pow(2).mean().sqrt().item()
+    k = steps - steps // 2
+    return {n: (u / k, r / k) for n, (u, r) in sums.items()}
+
+rms_runs = {name: update_rms(SMOKE_LRS[name]) for name in ("adamw", "lion", "muon")}
+short = lambda n: n.replace("gpt_neox.", "").replace("layers.", "L").replace(".weight", "")
+print(f"{'weight':32s}" + "".join(f"{name + ' RMS':>12s}{'/|W|':>8s}" for name in rms_runs))
+for n in rms_runs["adamw"]:
+    print(f"{short(n):32s}" + "".join(f"{r[n][0]:12.2e}{r[n][1]:8.3f}" for r in rms_runs.values()))
+lion_rms = [u for n, (u, _) in rms_runs["lion"].items() if ".layers." in n]   # hidden matrices
+test_close(sum(lion_rms) / len(lion_rms), SMOKE_LRS["lion"].lr, eps=0.2 * SMOKE_LRS["lion"].lr)   # sign: +-lr each
+
+
+# %% [markdown]
+# What to see: Lion's update is $\pm\eta$ in every coordinate, so its RMS is the learning rate (3e-4) in
+# every hidden layer (a little off where weight decay adds to it; lower in the byte embedding, whose rows for
+# bytes absent from a batch have no gradient and no momentum, so sign 0). AdamW's is close to its rate too (about $\eta$ times
+# $|\hat m|/\sqrt{\hat v}$, below 1 when gradients are noisy), the same for every layer whatever its gradient's
+# size. Muon's is set by the matrix's shape: an orthogonal update of an $r \times c$ matrix has RMS
+# $1/\sqrt{\max(r, c)}$, times the lr and the shape factor, so large matrices move less per entry; the embeddings
+# and head (trained by AdamW inside Muon) follow AdamW's rate. The ratio to the weight's RMS is the number to
+# watch in a long run: around 1e-3 per step is typical, and a layer far above the others is often the one that
+# spikes.
+
+# %% [markdown]
 # ## Weight decay, and its two kinds
 #
 # Weight decay is a steady pull toward zero. On a short run its effect is not on the loss, which it barely
@@ -1486,8 +1679,11 @@ assert decay_runs["Adam L2 wd=0.1"][0] > decay_runs["AdamW wd=0.1"][0]
 #
 # The norm is over *all* parameters together, so the direction of the step is kept; only its length is
 # capped. `clip_gradients` wraps `torch.nn.utils.clip_grad_norm_` and returns the norm before clipping,
-# which is worth logging: a run whose norm sits far above $c$ all the time is really training at a smaller
-# learning rate.
+# which is worth logging. What a norm that sits above $c$ all the time means depends on the optimizer. For SGD
+# the step is $\eta g$, so clipping by a steady factor $k = c/\lVert g \rVert$ is the same as training at the
+# learning rate $k\eta$. For Adam it is not: a gradient scaled by $k$ at every step scales $m$ by $k$ and
+# $\sqrt{v}$ by $k$, and the update $m/\sqrt v$ does not change (until $k\sqrt v$ nears $\epsilon$). Steady clipping
+# does almost nothing to Adam; what it changes is the *rare* step whose norm jumps, which is the point.
 
 # %%
 #| export
@@ -1503,6 +1699,33 @@ p = nn.Parameter(torch.zeros(4)); p.grad = torch.tensor([3.0, 4.0, 0.0, 0.0])
 test_close(clip_gradients([p], 1.0), 5.0); test_close(p.grad, torch.tensor([0.6, 0.8, 0.0, 0.0]))
 p.grad = torch.tensor([3.0, 4.0, 0.0, 0.0])
 test_close(clip_gradients([p], None), 5.0); test_close(p.grad, torch.tensor([3.0, 4.0, 0.0, 0.0]))
+
+
+# %% [markdown]
+# The two claims, checked on the reference problem: gradients multiplied by 0.1 at every step (a steady clip
+# factor) against the unchanged run, for SGD and for Adam:
+
+# %%
+class ScaledGradients:
+    "Multiply every gradient by `factor` before each step of `optimizer`, as a steady clip factor would."
+    def __init__(self, optimizer, factor): self.optimizer, self.factor = optimizer, factor
+    def zero_grad(self, set_to_none=True): self.optimizer.zero_grad(set_to_none)
+    def step(self):
+        for g in self.optimizer.param_groups:
+            for p in g["params"]: p.grad.mul_(self.factor)
+        self.optimizer.step()
+
+_, sgd_clipped = optimizer_trajectory(lambda m: ScaledGradients(SGD(m.parameters(), lr=0.1), 0.1))
+_, sgd_small_lr = optimizer_trajectory(lambda m: SGD(m.parameters(), lr=0.01))
+_, adam_plain = optimizer_trajectory(lambda m: Adam(m.parameters(), lr=1e-2, eps=1e-12))
+_, adam_clipped = optimizer_trajectory(lambda m: ScaledGradients(Adam(m.parameters(), lr=1e-2, eps=1e-12), 0.1))
+_, sgd_plain = optimizer_trajectory(lambda m: SGD(m.parameters(), lr=0.1))
+print(f"SGD, gradients x 0.1 vs lr / 10:   max |diff| {(sgd_clipped - sgd_small_lr).abs().max():.1e}")
+print(f"SGD, gradients x 0.1 vs unchanged: max |diff| {(sgd_clipped - sgd_plain).abs().max():.1e}")
+print(f"Adam, gradients x 0.1 vs unchanged: max |diff| {(adam_clipped - adam_plain).abs().max():.1e}")
+test_close(sgd_clipped, sgd_small_lr, eps=1e-5)
+assert (sgd_clipped - sgd_plain).abs().max() > 1e-2
+test_close(adam_clipped, adam_plain, eps=1e-4)
 
 # %% [markdown]
 # The effect on a small real run: SGD with momentum at a learning rate too large for it (1.0), with and
@@ -1592,6 +1815,46 @@ for name in optimizer_names():
     test_eq(dtypes <= {torch.float32}, True)
 print("GradScaler + fp16 autocast: all", len(optimizer_names()), "optimizers step, state in fp32")
 
+
+# %% [markdown]
+# ### Gradient norm and loss scale of an fp16 run
+#
+# What the two traces look like in a run, here **simulated on a CPU** (fp16 autocast and `GradScaler` on the
+# CPU, the smoke model on code bytes; a GPU run's traces have the same shape and are logged by chapter 05's loop
+# as `train/grad_norm` and `train/loss_scale`). The scale starts too high on purpose ($2^{24}$): the first
+# steps overflow, each overflow skips the step and halves the scale, then the scale doubles after every
+# `growth_interval` (here 10) clean steps until the next overflow: the sawtooth of a healthy fp16 run.
+
+# %%
+def fp16_trace(steps=40, init_scale=2.0 ** 24, growth_interval=10, seed=0):
+    "Per step: loss, gradient norm (inf when skipped) and loss scale of an fp16 autocast run on this device."
+    torch.manual_seed(seed)
+    model = GPTNeoX(BYTE_MODEL)
+    opt, batches = build_optimizer(model, SMOKE_LRS["adamw"]), byte_batches(CODE, seed=seed)
+    scaler = torch.amp.GradScaler("cpu", init_scale=init_scale, growth_interval=growth_interval)
+    rows = []
+    for _ in range(steps):
+        out = train_step(model, opt, scaler, [next(batches)], "fp16", 1.0)
+        rows.append((out.loss.item(), out.grad_norm.item(), bool(out.skipped), scaler.get_scale()))
+    return rows
+
+trace = fp16_trace()
+fig, axs = plt.subplots(1, 2, figsize=(10, 3))
+axs[0].semilogy([r[1] if math.isfinite(r[1]) else float("nan") for r in trace], ".-")
+axs[0].plot([i for i, r in enumerate(trace) if r[2]], [1.0] * sum(r[2] for r in trace), "rx", label="skipped (overflow)")
+axs[0].set(xlabel="step", ylabel="gradient norm before clipping", title="CPU-simulated fp16 run"); axs[0].legend()
+axs[1].semilogy([r[3] for r in trace], ".-"); axs[1].set(xlabel="step", ylabel="loss scale")
+plt.tight_layout(); plt.show()
+skipped = [i for i, r in enumerate(trace) if r[2]]
+print(f"skipped steps {skipped}; scale {trace[0][3]:.0f} -> {trace[-1][3]:.0f}; loss {trace[0][0]:.2f} -> {trace[-1][0]:.2f}")
+assert skipped and trace[-1][3] < 2.0 ** 24 and trace[-1][0] < trace[0][0]
+
+# %% [markdown]
+# What to see: a few skipped steps at the start while the scale falls to a value that fits, then a norm that
+# falls from its first-step high and a scale that climbs and drops. A run whose scale keeps falling, or that skips
+# many steps in a row, has a real overflow (chapter 05 stops it after `max_skipped_steps` and says what to
+# change); occasional skips are normal and cost one step each.
+
 # %% [markdown]
 # ## On the GPU: which optimizer is best for this task?
 #
@@ -1642,6 +1905,83 @@ if (results / "optimizer_experiment.json").exists():
         base = losses.get("adamw_cosine")
         print(f"seed {seed}: " + ", ".join(f"{name} {loss:.3f} ({loss - base:+.3f})"
                                              for name, loss in sorted(losses.items(), key=lambda kv: kv[1])))
+
+# %% [markdown]
+# ## Your learning-rate curves
+#
+# The table above picked each optimizer's rate from a grid. The curve behind that choice, final loss against
+# learning rate, is the first experiment to run for any optimizer: too low and it learns slowly, too high and it
+# diverges, and in between a U whose bottom is the rate to use. Its right edge (where the loss shoots up or the
+# run diverges) matters as much as the bottom: the best rate usually sits a factor of 2-4 below the edge.
+#
+# First the curves the GPU measured (13.1M tokens, the T4 recipe, one seed per point, from
+# `bench/results/optimizer_experiment.json`, and the lab protocol's curves when its results are committed):
+
+# %%
+lr_curves = {}
+if (results / "optimizer_experiment.json").exists():
+    for r in json.loads((results / "optimizer_experiment.json").read_text())["runs"].values():
+        if r["seed"] == 1234:
+            lr_curves.setdefault(r["name"], {})[r["lr"]] = float("nan") if r["diverged"] else r["final_val_loss"]
+lab_results = results / "lab_protocol.json"
+lab_curves = {}
+if lab_results.exists():
+    for row in json.loads(lab_results.read_text()).get("summary", {}).get("lab", []):
+        lab_curves[row["arm"]] = {float(k): (float("nan") if v is None else v) for k, v in row["lr_curve"].items()}
+fig, axs = plt.subplots(1, 2 if lab_curves else 1, figsize=(12 if lab_curves else 7, 3.5), squeeze=False)
+for name, curve in sorted(lr_curves.items()):
+    lrs_ = sorted(curve); axs[0][0].plot(lrs_, [curve[x] for x in lrs_], "o-", label=name)
+axs[0][0].set(xscale="log", xlabel="peak learning rate", ylabel="final val loss (nats/token)",
+              title="T4 recipe, 13.1M tokens (H200, T4 emulation)")
+axs[0][0].legend(fontsize=7)
+for name, curve in sorted(lab_curves.items()):
+    lrs_ = sorted(curve); axs[0][1].plot(lrs_, [curve[x] for x in lrs_], "o-", label=name)
+if lab_curves:
+    axs[0][1].set(xscale="log", xlabel="peak learning rate", ylabel="final val bits per byte", title="lab recipe (GPU)")
+    axs[0][1].legend(fontsize=7)
+plt.tight_layout(); plt.show()
+print("lab protocol curves:", "committed" if lab_curves else "not committed yet (still being measured on the GPU)")
+
+# %% [markdown]
+# What to see: each optimizer has its own U, at its own scale of rates (Lion's about ten times below
+# AdamW's, SGD's a hundred times above). Grids of three points only bracket the bottom; where the best point sits
+# at a grid's edge the true best may lie beyond it (the lab protocol extends such grids). A divergent point
+# (missing from the line) marks the edge.
+#
+# **Your curves.** One cell: every optimizer in `LR_GRID`, every rate, one run each of chapter 05's
+# `train(cfg)` on the config of this notebook, the final validation loss of each, plotted. On a T4 set
+# `config_path = "../configs/lab.yml"` in the parameters cell: 400 steps a run, about a minute each (the lab
+# recipe's estimate; no T4 has timed it), so the grid below is 8-10 minutes. On a CPU (and in CI) the same cell
+# runs the smoke config for 2 steps a run: it shows the mechanics, and its curve means nothing.
+
+# %%
+import tempfile
+from neoxcourse.config import load_config as _load_config
+from neoxcourse.train import train
+
+on_gpu = torch.cuda.is_available()
+LR_GRID = {"adamw": [1e-3, 2e-3, 4e-3, 8e-3], "lion": [2e-4, 4e-4, 8e-4, 1.6e-3]} if on_gpu else \
+          {"adamw": [1e-3, 8e-3], "lion": [2e-4, 1.6e-3]}
+LR_OVERRIDES = {} if on_gpu else {"train-iters": 2, "eval-interval": 2, "checkpoint-factor": 0}
+lr_dir = Path(tempfile.mkdtemp(prefix="lr-curves-"))          # W&B runs and checkpoints of this cell
+my_curves, t0 = {}, time.time()
+for opt_name, lrs_ in LR_GRID.items():
+    for lr in lrs_:
+        over = {**overrides, **LR_OVERRIDES, "optimizer.type": opt_name, "lr": lr, "min_lr": lr / 10,
+                "save": str(lr_dir / f"{opt_name}-{lr:g}")}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")                  # the switched optimizer's default betas, said once
+            res = train(_load_config(cfg.path, over))
+        last = res.val_losses[max(res.val_losses)] if res.val_losses else float("nan")
+        my_curves.setdefault(opt_name, {})[lr] = last if math.isfinite(last) else float("nan")
+fig, ax = plt.subplots(figsize=(6, 3.3))
+for opt_name, curve in my_curves.items():
+    ax.plot(list(curve), list(curve.values()), "o-", label=opt_name)
+ax.set(xscale="log", xlabel="peak learning rate", ylabel="final validation loss", title=f"{cfg.path.name}")
+ax.legend(); plt.tight_layout(); plt.show()
+print({k: {f"{lr:g}": round(v, 3) for lr, v in c.items()} for k, c in my_curves.items()},
+      f"{time.time() - t0:.0f} s; W&B runs under {lr_dir}")
+test_eq({k: len(v) for k, v in my_curves.items()}, {k: len(v) for k, v in LR_GRID.items()})
 
 # %% [markdown]
 # ### The sweeps, checked offline
@@ -1715,6 +2055,7 @@ from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # t
 import torch
 from torch.optim import Optimizer
 
+from neoxcourse.exercises import hidden_rng
 from neoxcourse.optim import optimizer_trajectory
 
 def check_lion(lion_cls: type) -> dict:
@@ -1722,17 +2063,20 @@ def check_lion(lion_cls: type) -> dict:
     import lion_pytorch
     if not (isinstance(lion_cls, type) and issubclass(lion_cls, Optimizer)):
         raise ExerciseError("answer with your Lion class itself (a torch.optim.Optimizer subclass), not an instance")
-    kw = dict(lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
+    rng = hidden_rng()                                   # hidden hyper-parameters and problem, new every check
+    kw = dict(lr=float(10 ** rng.uniform(-3.5, -2.5)), betas=(float(rng.uniform(0.8, 0.95)),
+              float(rng.uniform(0.95, 0.999))), weight_decay=float(rng.choice([0.0, 0.1, 0.3])))
+    seed = int(rng.integers(2**31))
     try:
-        ours, p_ours = optimizer_trajectory(lambda m: lion_cls(m.parameters(), **kw))
+        ours, p_ours = optimizer_trajectory(lambda m: lion_cls(m.parameters(), **kw), seed=seed)
     except TypeError as e:
         raise ExerciseError(f"Lion(params, lr=..., betas=..., weight_decay=...) failed: {e}") from None
-    ref, p_ref = optimizer_trajectory(lambda m: lion_pytorch.Lion(m.parameters(), **kw))
+    ref, p_ref = optimizer_trajectory(lambda m: lion_pytorch.Lion(m.parameters(), **kw), seed=seed)
     diff = (p_ours - p_ref).abs().max().item()
     if not diff < 1e-5:
         raise ExerciseError(f"after 100 steps your parameters differ from lion-pytorch's by up to {diff:.2e}: "
                             f"check the order of the update (interpolate, sign, decay, then update the momentum)")
-    resumed, p_res = optimizer_trajectory(lambda m: lion_cls(m.parameters(), **kw), resume_at=50)
+    resumed, p_res = optimizer_trajectory(lambda m: lion_cls(m.parameters(), **kw), seed=seed, resume_at=50)
     if resumed != ours or not torch.equal(p_res, p_ours):
         raise ExerciseError("a checkpoint round trip changed the run: keep the momentum in self.state[p]")
     return {"max_param_diff": diff, "resume_exact": 1.0, "final_loss": ours[-1]}
@@ -1777,11 +2121,31 @@ test_fail(lambda: check_exercise("06_optimizers", SignlessLion), contains="diffe
 # submit("06_optimizers", load_answer("06_optimizers", "starter.py"), name="your-name")
 
 # %% [markdown]
+# ## Try this
+#
+# - In the toy-path cell, raise SGD's rate to 0.09 (above $2/25$): where does the quadratic's path go? Then give
+#   momentum 0.99 and watch it orbit.
+# - In the EWMA cell, turn `debias=False` and look at the first 20 steps of beta 0.99: that start is what Adam's
+#   bias correction removes.
+# - In `update_rms`, give Muon `adjust_lr_fn="match_rms_adamw"` (`ocfg("muon", lr=3e-3, adamw_lr=3e-3,
+#   adjust_lr_fn="match_rms_adamw")`): its update RMS per matrix should come close to AdamW's.
+
+# %%
+#| eval: false
+path = toy_path(lambda ps: SGD(ps, lr=0.09), quadratic, steps=30)
+print(path[-5:])
+
+# %% [markdown]
 # ## Recap
 #
 # - Seven update rules as `torch.optim.Optimizer` subclasses, each a screen of code: SGD (momentum, Nesterov),
 #   Adam with coupled or decoupled decay, AdamW, Lion, Adafactor, Muon (Newton-Schulz in fp16/fp32, AdamW for
 #   embeddings, head, norms and biases) and schedule-free AdamW (`train()` / `eval()`).
+# - Seen on 2-D valleys (paths computed by each optimizer's own `step`, tested), as moving averages, as singular
+#   values (Newton-Schulz lifts a gradient's tail of small singular values to about one) and as per-layer update
+#   sizes in a real run (Lion's is its learning rate in every layer; Muon's depends on the matrix's shape).
+# - Steady clipping is a smaller learning rate for SGD and almost nothing for Adam (tested: gradients x 0.1
+#   leave Adam's path unchanged to 1e-4); fp16 runs show skipped steps and a sawtooth loss scale.
 # - Each matches an independent implementation over 100 steps: to the bit for SGD, Adam, AdamW, Lion,
 #   schedule-free AdamW and Muon in bf16 (against `torch.optim.Muon`), to within 1e-5 for Adafactor.
 # - Each resumes bit-exactly from a `state_dict` round trip, steps under GradScaler with fp32 state, and
@@ -1807,7 +2171,8 @@ test_fail(lambda: check_exercise("06_optimizers", SignlessLion), contains="diffe
 #
 # Muon reached the baseline's final loss after 0.63x the tokens and, despite about a fifth fewer tokens per
 # second, in 0.81x the time (tokens at the first evaluation at or below that loss; evaluations every 50 steps,
-# so these are upper bounds). WSD beat cosine for AdamW by 0.50 nats (0.51 and 0.48 paired by seed), and Muon
+# so these are upper bounds). At this budget WSD beat cosine for AdamW by 0.50 nats (0.51 and 0.48 paired by
+# seed; at about 80M tokens the gap is 0.02-0.05 bits per byte with one seed each, chapter 07), and Muon
 # beat AdamW + WSD by 0.31 (0.29 and 0.33). In seconds, Muon and AdamW + WSD tie: the speed pass times two
 # identical AdamW steps 4% apart, so that is its noise. FACTS.md's anchor, a larger model (hidden 512, 6 layers)
 # on different data at six times the tokens (78.6M), has the same order (Muon 1.588 < AdamW + WSD 1.670 <

@@ -889,6 +889,10 @@ from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # t
 #| export exercises
 import math
 
+import numpy as np
+
+from neoxcourse.exercises import hidden_rng
+
 def _curve(steps, a: float, b: float, c: float, metric: str = "validation/lm_loss") -> list:
     "A history with `metric` = a + b / sqrt(step / c) logged at `steps` (the shape of a loss curve)."
     return [{"_step": s, metric: a + b / math.sqrt(s / c)} for s in steps]
@@ -900,10 +904,23 @@ def _exercise_cases() -> list:
     return [(h, 4.5, 100, 1500.0), (h, 3.5, 100, 3000.0), (h, 4.0, 100, 2000), (h, 6.0, 100, 1000),
             (h, 2.0, 100, None), (noisy, 4.2, 1000, 1800.0), ([], 1.0, 10, None)]
 
+def _random_cases(rng, n: int = 40) -> list:
+    "Hidden cases, new at every check: noisy falling curves, rows without the metric, targets anywhere."
+    from neoxcourse.experiments import tokens_to_reach        # the reference answer
+    m, cases = "validation/lm_loss", []
+    for _ in range(n):
+        steps = sorted(set(int(s) for s in rng.integers(1, 5000, int(rng.integers(2, 30)))))
+        values = 2 + 3 * np.exp(-np.asarray(steps) / rng.uniform(300, 3000)) + rng.normal(0, 0.05, len(steps))
+        history = [{"_step": s, m: float(v)} if rng.random() < 0.8 else {"_step": s, "train/lm_loss": float(v)}
+                   for s, v in zip(steps, values)]
+        target, tps = float(rng.uniform(values.min() - 0.1, values.max())), int(rng.integers(1, 10**5))
+        cases.append((history, target, tps, tokens_to_reach(history, target, tps, m)))
+    return cases
+
 def check_speedup_exercise(tokens_to_reach_fn) -> dict:
-    "Check exercise 09: the learner's tokens_to_reach against hand-computed answers; report the speed-up."
+    "Check exercise 09: the learner's tokens_to_reach on hand-computed and hidden random cases; report the speed-up."
     m, worst = "validation/lm_loss", 0.0
-    for i, (history, target, tps, want) in enumerate(_exercise_cases()):
+    for i, (history, target, tps, want) in enumerate(_exercise_cases() + _random_cases(hidden_rng())):
         got = tokens_to_reach_fn(history, target, tps, m)
         if (want is None) != (got is None):
             raise ExerciseError(f"case {i}: target {target}: expected {want}, got {got!r}"
