@@ -917,6 +917,38 @@ test_eq(record.summary["eval/humaneval_problems"], ev.humaneval_problems)
 test_eq(len(logged), ev.humaneval_problems * ev.humaneval_samples)
 test_eq(set(logged[0]), {"task_id", "prompt", "completion", "passed", "status"})
 
+# %% [markdown]
+# ## Try this
+#
+# Change one thing, rerun the cell, compare with what it should show; each runs in seconds on a CPU.
+#
+# 1. **Why the unbiased pass@k.** Simulate 2,000 problems that each pass with probability `p`, sample `n = 10`
+#    completions of each, and average the two estimators of pass@k. Set `p` (try 0.05 or 0.5) and `k` (1 to 10).
+#    You should see the unbiased one land on the true $1-(1-p)^k$ and the naive $1-(1-c/n)^k$ below it for
+#    every $k > 1$ (equal at $k = 1$): the naive one is concave in $c/n$, so Jensen's inequality pulls its average down.
+
+# %%
+p, k, n = 0.2, 5, 10   # try p = 0.05 or 0.5, k from 1 to 10
+rng = np.random.default_rng(0)
+cs = rng.binomial(n, p, size=2000)                     # correct samples of each simulated problem
+unbiased = np.mean([pass_at_k(n, int(c), k) for c in cs])
+naive = np.mean([1 - (1 - c / n) ** k for c in cs])
+print(f"true {1 - (1 - p) ** k:.3f}  unbiased {unbiased:.3f}  naive {naive:.3f}")
+assert abs(unbiased - (1 - (1 - p) ** k)) < 0.03 and (naive < unbiased or k == 1)
+
+
+# %% [markdown]
+# 2. **Bits per byte from a loss.** Set `loss` (nats per token) and `bytes_per_tok` to another model's: bits per
+#    byte divides out the tokenizer. You should see the course's capstone runs (loss about 1.8 to 1.9 at about 3.2
+#    bytes per token on site-packages) come out near 0.8 bits per byte, and a byte-level model (1 byte a token)
+#    need a loss of about 0.55 nats to match.
+
+# %%
+loss, bytes_per_tok = 1.85, 3.2   # try 0.55 and 1.0 (a byte-level model)
+bpb = bits_per_byte(loss * 1_000_000, int(bytes_per_tok * 1_000_000))   # summed nats over a million tokens
+print(f"loss {loss} nats/token at {bytes_per_tok} bytes/token = {bpb:.3f} bits per byte")
+test_close(bpb, loss / (math.log(2) * bytes_per_tok), eps=1e-6)
+
 
 # %% [markdown]
 # ## Try it: a completion box
