@@ -9,6 +9,7 @@ __all__ = ['t_quantile', 'Verdict', 'paired_verdict', 'noise_scale', 'loss_spike
 # %% ../nbs/07a_experiment_design.ipynb #53ac1fca
 import math
 import statistics
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ def _t_cdf(x: float, df: int, n: int = 2000) -> float:
     area = h / 3 * (f(0) + f(a) + sum((4 if i % 2 else 2) * f(i * h) for i in range(1, n)))
     return 0.5 + math.copysign(area, x)
 
+@lru_cache(maxsize=256)                  # the same few quantiles are asked for again and again
 def t_quantile(p: float, df: int) -> float:
     "The p quantile of Student's t with df degrees of freedom (p = 0.975 for a two-sided 95% interval)."
     if not (0 < p < 1 and df >= 1): raise ValueError(f"need 0 < p < 1 and df >= 1, got p={p}, df={df}")
