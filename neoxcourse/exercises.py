@@ -550,6 +550,7 @@ def check_schedule_comparison(runs) -> dict:
         if not isinstance(v, (str, Path)) or not Path(v).is_dir():
             raise ExerciseError(f"{v!r} is not a W&B run folder (offline-run-... or run-...)")
         try: records.append(read_run(v))
+        except FileNotFoundError: raise ExerciseError(f"{v} is not a W&B run folder (no run-<id>.wandb in it)") from None
         except ValueError as e: raise ExerciseError(f"{v}: {e}") from None
     return check_schedule_runs(records)
 

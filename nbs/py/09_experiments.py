@@ -737,18 +737,25 @@ class Leaderboard:
     rejected: list = field(default_factory=list)  # dicts: run, learner, reason
 
     def table(self) -> str:
-        "The leaderboard as Markdown, rejected runs listed under it."
+        "The leaderboard as Markdown, rejected runs listed under it; a pass/fail exercise lists who passed."
         ex, arrow = self.exercise, "higher is better" if self.exercise.higher_is_better else "lower is better"
-        head = f"### {ex.id}: {ex.title} ({ex.metric}, {arrow})\n\n"
-        body = format_table([{"rank": r["rank"], "learner": r["learner"], ex.metric: r["value"], "run": r["run"]}
-                             for r in self.ranked]) if self.ranked else "(no well-formed submissions)"
+        if not ex.ranked:
+            head = f"### {ex.id}: {ex.title} (pass/fail: not ranked)\n\n"
+            body = format_table([{"learner": r["learner"], "passed": "yes", "run": r["run"]} for r in self.ranked]) \
+                if self.ranked else "(no passing submissions)"
+        else:
+            head = f"### {ex.id}: {ex.title} ({ex.metric}, {arrow})\n\n"
+            body = format_table([{"rank": r["rank"], "learner": r["learner"], ex.metric: r["value"], "run": r["run"]}
+                                 for r in self.ranked]) if self.ranked else "(no well-formed submissions)"
         rej = "".join(f"\n- rejected {r['run']} ({r['learner'] or 'no learner'}): {r['reason']}" for r in self.rejected)
         return head + body + ("\n" + rej if rej else "")
 
     def __repr__(self): return self.table()
 
-def leaderboard(exercise_id: str, runs=None, best_per_learner: bool = True, wait: float = 20.0, **api) -> Leaderboard:
-    "Rank an exercise's submissions: `runs` = a folder of run folders, a list of them or of RunRecords; None: W&B."
+def leaderboard(exercise_id: str, runs=None, best_per_learner: bool = True, wait: float = 20.0, **api):
+    "Rank an exercise's submissions (`runs` = a folder of run folders, a list of them or of RunRecords; None: W&B); "
+    "'track': the optimization track (TrackBoard)."
+    if exercise_id == "track": return track_leaderboard(runs, api.get("track") or TRACK)
     ex = get_exercise(exercise_id)
     if runs is None:
         records = api_runs(filters={"$or": [{"group": exercise_id}, {"config.exercise": exercise_id}]}, **api)
@@ -760,6 +767,12 @@ def leaderboard(exercise_id: str, runs=None, best_per_learner: bool = True, wait
         if reason: board.rejected.append({"run": r.id, "learner": learner_of(r), "reason": reason})
         else: good.append({"learner": learner_of(r), "value": float(r.summary[ex.metric]), "run": r.id,
                            "submitted": r.summary.get("_timestamp", 0)})
+    if not ex.ranked:   # pass/fail: who passed, once each, by name; no ranks
+        good = sorted({s["learner"]: s for s in sorted(good, key=lambda s: s["submitted"], reverse=True)}.values()
+                      if best_per_learner else good, key=lambda s: (s["learner"], s["submitted"]))
+        for s in good: s["rank"] = None
+        board.ranked = good
+        return board
     sign = -1 if ex.higher_is_better else 1
     good.sort(key=lambda s: (sign * s["value"], s["submitted"], s["learner"]))  # a tie: earlier, then by name
     if best_per_learner: good = [s for i, s in enumerate(good) if s["learner"] not in {g["learner"] for g in good[:i]}]
@@ -803,11 +816,11 @@ print(board.table())
 
 # %%
 #| hide
-test_eq([(s["rank"], s["learner"], s["value"]) for s in board.ranked], [(1, "ada", 2.0), (2, "grace", 4.0), (3, "alan", 8.0)])
+test_eq([(s["rank"], s["learner"]) for s in board.ranked], [(None, "ada"), (None, "alan"), (None, "grace")])  # pass/fail
+assert "pass/fail: not ranked" in board.table()
 test_eq(sorted(r["learner"] for r in board.rejected), ["eve", "mallory"])
 assert any("job type" in r["reason"] for r in board.rejected) and any("bounds" in r["reason"] for r in board.rejected)
 test_eq(len(leaderboard("10_scaling_up", runs=board_dir, best_per_learner=False).ranked), 4)
-
 
 # %% [markdown]
 # Online, the same call without `runs` asks W&B for the project's runs of that exercise:
@@ -833,6 +846,252 @@ test_eq(len(leaderboard("10_scaling_up", runs=board_dir, best_per_learner=False)
 #    papermill, the tests (including every exercise's reference solution against its check), all on CPU.
 #    It does not train the T4 recipe: the W&B runs linked in the pull request are the evidence for results,
 #    and a reviewer reads them next to the diff.
+
+# %% [markdown]
+# ## The optimization track
+#
+# Every other leaderboard of the course is pass/fail or ranks an exercise; **the optimization track** is the one
+# that ranks training algorithms, in the spirit of modded-nanogpt's track and CS336's leaderboard. Everything but
+# the training algorithm is fixed: the model and the data of the lab recipe (`configs/lab.yml`, about a minute a
+# run on a T4), its validation split (identified by the SHA-256 of `val.bin`), and a token budget of 400 x 32 x
+# 512 = 6.55M tokens, which fits a free Colab session many times over. You may change only the optimizer and its
+# hyper-parameters, the schedule (`lr-decay-style`, `warmup`, `min_lr`, `lr-decay-iters`, WSD's cooldown), clipping,
+# weight decay, the seed and the batch size (8 to 128 sequences, with `train-iters` inside the budget).
+#
+# A submission is what `neoxcourse train configs/lab.yml --set ... --set seed=N` leaves in its `save` folder: the
+# W&B run (offline is fine) and the final checkpoint. `leaderboard("track", runs={learner: [folders]})` trusts
+# no number in it: it checks the run's config against the rules (and lists every key that changed), the tokens
+# against the budget, that the checkpoint is the run's own and final, recomputes the final validation loss from
+# the checkpoint exactly as training measured it (it must agree with the logged history and summary), and then
+# measures **validation bits per byte** from the checkpoint on fixed windows of the validation split: the
+# quantity it ranks by. A record needs at least two seeds of the same recipe; the board shows their mean and
+# spread, and the reference baselines from the committed GPU results.
+
+# %%
+#| export
+import numpy as np
+
+from neoxcourse.tokenizer import prepare
+
+FREE_KEYS = ("lr", "weight-decay", "lr-decay-style", "lr-decay-iters", "warmup", "min-lr", "gradient-clipping",
+             "train-batch-size", "train-micro-batch-size-per-gpu", "gradient-accumulation-steps", "train-iters",
+             "seed", "optimizer.", "neoxcourse.schedule.")        # the training algorithm: yours to change
+RUN_KEYS = ("save", "load", "log-interval", "eval-interval", "checkpoint-factor", "keep-last-n-checkpoints",
+            "use-wandb", "wandb", "neoxcourse.wandb.", "neoxcourse.training.compile", "neoxcourse.training.device",
+            "neoxcourse.training.find-micro-batch", "neoxcourse.training.time-budget-minutes")  # how, not what
+
+@dataclass(frozen=True)
+class Track:
+    "The optimization track's fixed recipe: config (+ overrides), token budget, batch limits, evaluation windows."
+    config: str = "configs/lab.yml"
+    overrides: tuple = ()                 # (key, value) pairs applied to the config (the tests' tiny track)
+    token_budget: int = 400 * 32 * 512    # the lab recipe's own: 6.55M tokens
+    batch_range: tuple = (8, 128)         # sequences a step
+    val_windows: int = 64                 # windows of the validation split for bits per byte
+    tolerance: float = 0.02               # |recomputed - logged| / logged, validation loss (fp16 on a GPU vs fp32)
+    seeds_for_record: int = 2
+    baselines: str = "bench/results/lab_protocol.json"
+
+    def load(self):
+        from neoxcourse.config import project_root
+        path = Path(self.config)
+        return load_config(path if path.is_absolute() else project_root() / path, dict(self.overrides))
+
+TRACK = Track()
+
+class Rejected(ValueError):
+    "A track submission that breaks a rule; the message is the reason shown on the board."
+
+def _norm(d: dict) -> dict:
+    return {k.replace("_", "-"): v for k, v in flatten(d).items()}
+
+def _kind(key: str) -> str:
+    match = lambda keys: any(key == k or (k.endswith(".") and key.startswith(k)) or key.startswith(k + ".")
+                             or (k == "wandb" and key.startswith("wandb-")) for k in keys)
+    return "free" if match(FREE_KEYS) else "run" if match(RUN_KEYS) else "fixed"
+
+def track_changes(config: dict, reference: dict) -> dict:
+    "{key: (reference value, run value)} of every key that differs from the track's recipe; forbidden ones raise."
+    got, ref = _norm(config), _norm(reference)
+    missing = [k for k in ref if _kind(k) == "fixed" and k not in got]
+    if missing: raise Rejected(f"foreign config: no {', '.join(missing[:3])} (submit the run of `neoxcourse train` "
+                               f"on the track's config)")
+    changed = {k: (ref.get(k), got.get(k)) for k in sorted(set(got) | set(ref))
+               if _kind(k) != "run" and json.dumps(got.get(k), default=str) != json.dumps(ref.get(k), default=str)}
+    fixed = [k for k in changed if _kind(k) == "fixed"]
+    if fixed:
+        k = fixed[0]
+        raise Rejected(f"changed {k} ({changed[k][0]!r} -> {changed[k][1]!r}): the track fixes the model, data and "
+                       f"evaluation; only the training algorithm may change" + (f" ({len(fixed)} such keys)" if len(fixed) > 1 else ""))
+    return changed
+
+
+# %%
+#| export
+def _sha256(path) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+    return h.hexdigest()
+
+def _final_logged(run, iters: int) -> float:
+    rows = [r for r in run.history if isinstance(r.get("validation/lm_loss"), (int, float))]
+    if not rows: raise Rejected("the run logged no validation/lm_loss")
+    last = max(rows, key=lambda r: r.get("_step", 0))
+    if last.get("_step") != iters: raise Rejected(f"the run stopped at iteration {last.get('_step')} of {iters}")
+    summary = run.summary.get("validation/lm_loss")
+    if isinstance(summary, (int, float)) and abs(summary - last["validation/lm_loss"]) > 1e-9:
+        raise Rejected(f"tampered summary: validation/lm_loss {summary} in the summary, "
+                       f"{last['validation/lm_loss']} in the history")
+    return float(last["validation/lm_loss"])
+
+def verify_submission(run, checkpoint_dir, track: Track = TRACK, cfg=None, data=None) -> dict:
+    "Verify one track submission (a RunRecord and the folder holding its checkpoints); raise Rejected with the reason."
+    import contextlib
+    import torch
+    from neoxcourse.checkpoint import latest_checkpoint, load_checkpoint
+    from neoxcourse.data import BatchSampler
+    from neoxcourse.evaluate import token_metrics
+    from neoxcourse.model import GPTNeoX
+    from neoxcourse.tokenizer import load_tokenizer
+    from neoxcourse.tracking import config_dict
+    from neoxcourse.train import VALIDATION_SEED, evaluate_loss
+    cfg = cfg or track.load()
+    if not run.config: raise Rejected("the run has no config")
+    changed = track_changes(run.config, config_dict(cfg))                        # 1. the rules
+    got = _norm(run.config)
+    batch, iters = int(got["train-batch-size"]), int(got["train-iters"])
+    lo, hi = track.batch_range
+    if not lo <= batch <= hi: raise Rejected(f"batch of {batch} sequences; the track allows {lo} to {hi}")
+    tokens = batch * cfg.model.seq_length * iters                                 # 2. the budget
+    if tokens > track.token_budget:
+        raise Rejected(f"{tokens:,} tokens ({iters} x {batch} x {cfg.model.seq_length}) exceed the budget of "
+                       f"{track.token_budget:,}: lower train-iters")
+    path = latest_checkpoint(checkpoint_dir, quiet=True) if checkpoint_dir else None   # 3. the checkpoint
+    if path is None: raise Rejected(f"no checkpoint in {checkpoint_dir}: submit the run's save folder")
+    model = GPTNeoX(cfg.model)
+    try: state = load_checkpoint(path, model)
+    except Exception as e: raise Rejected(f"the checkpoint {path.name} does not load into the track's model: {e}") from None
+    if state.get("wandb_run_id") != run.id:
+        raise Rejected(f"the checkpoint belongs to run {state.get('wandb_run_id')}, not to run {run.id}")
+    if state.get("step") != iters: raise Rejected(f"the checkpoint is from iteration {state.get('step')}, not the final {iters}")
+    if state.get("tokens_seen", 0) > track.token_budget: raise Rejected(f"the checkpoint saw {state['tokens_seen']:,} tokens")
+    logged = _final_logged(run, iters)                                            # 4. the run's own numbers
+    data = data or prepare(cfg, verbose=False)
+    model.eval()
+    val = BatchSampler(data.val_path, int(state.get("micro_batch_size") or batch), cfg.model.seq_length, VALIDATION_SEED)
+    with torch.no_grad():
+        again = evaluate_loss(model, val, cfg.training.eval_iters, torch.device("cpu"), contextlib.nullcontext())
+    if abs(again - logged) > track.tolerance * abs(logged):
+        raise Rejected(f"the checkpoint gives validation loss {again:.4f}, the run logged {logged:.4f}: the "
+                       f"checkpoint does not match its run")
+    ids = np.memmap(data.val_path, dtype=np.dtype(data.meta["dtype"]), mode="r")  # 5. the ranked quantity
+    metrics = token_metrics(model, load_tokenizer(cfg), np.asarray(ids), cfg.model.seq_length, 8,
+                            max_windows=track.val_windows)
+    return {"run": run.id, "seed": got.get("seed"), "changed": {k: v for k, v in changed.items() if k != "seed"},
+            "tokens": tokens, "val_loss_logged": logged, "val_loss_recomputed": again,
+            "bits_per_byte": metrics["bits_per_byte"], "val_sha256": _sha256(data.val_path)}
+
+
+# %%
+#| export
+def recipe_name(changed: dict) -> str:
+    "A recipe as the keys it changes: `lr=0.003, lr-decay-style=wsd` (seed not counted); `baseline` when none."
+    return ", ".join(f"{k}={v[1]}" for k, v in sorted(changed.items())) or "baseline"
+
+def track_baselines(track: Track = TRACK) -> list:
+    "Reference rows from the committed GPU results of the lab protocol (empty until they are committed)."
+    from neoxcourse.config import project_root
+    path = project_root() / track.baselines
+    if not path.exists(): return []
+    doc = json.loads(path.read_text())
+    return [{"arm": r.get("arm"), "lr": r.get("lr"), "bits_per_byte": r.get("bits_per_byte"),
+             "spread": r.get("bits_per_byte_sd"), "seeds": r.get("seeds")}
+            for r in (doc.get("summary") or {}).get("lab", []) if r.get("bits_per_byte") is not None]
+
+@dataclass
+class TrackBoard:
+    "The optimization track: records (2+ seeds) ranked by recomputed bits per byte, single seeds, rejections, baselines."
+    track: Track
+    records: list = field(default_factory=list)
+    unconfirmed: list = field(default_factory=list)
+    rejected: list = field(default_factory=list)
+    baselines: list = field(default_factory=list)
+    val_sha256: str | None = None
+
+    def table(self) -> str:
+        "The board as Markdown."
+        lines = [f"### Optimization track ({self.track.config}, {self.track.token_budget:,} tokens; validation "
+                 f"bits per byte recomputed from each checkpoint, lower is better)", ""]
+        lines.append(format_table([{"rank": r["rank"], "learner": r["learner"], "recipe": r["recipe"],
+                                    "seeds": r["seeds"], "bits_per_byte": r["mean"], "spread": r["spread"]}
+                                   for r in self.records]) if self.records else "(no record yet: a record needs "
+                     f"{self.track.seeds_for_record} seeds)")
+        lines += [f"\n- not ranked, {r['seeds']} seed (a record needs {self.track.seeds_for_record}): {r['learner']}, "
+                  f"{r['recipe']}, {r['mean']:.4f}" for r in self.unconfirmed]
+        lines += [f"- rejected {r['run']} ({r['learner']}): {r['reason']}" for r in self.rejected]
+        lines += ["", "Baselines (bench/results, GPU):", format_table(self.baselines) if self.baselines
+                  else f"(none committed yet: {self.track.baselines})"]
+        if self.val_sha256: lines.append(f"\nvalidation split sha256 {self.val_sha256[:16]}...")
+        return "\n".join(lines)
+
+    def __repr__(self): return self.table()
+
+def _submissions(runs) -> list:
+    "(learner, run folder or None, save folder) from {learner: [save folders]}; a folder may hold one run."
+    out = []
+    for learner, folders in dict(runs).items():
+        for folder in ([folders] if isinstance(folders, (str, Path)) else folders):
+            found = find_run_dirs(folder)
+            out.append((learner, found[-1] if found else None, Path(folder)))
+    return out
+
+def track_leaderboard(runs, track: Track = TRACK, wait: float = 20.0) -> TrackBoard:
+    "Verify and rank track submissions: `runs` = {learner: [save folders of `neoxcourse train`]}."
+    if runs is None: raise ValueError("the track verifies checkpoints: pass runs={learner: [save folders]} "
+                                      "(download a W&B run's folder and checkpoint artifact first)")
+    cfg = track.load()
+    data = prepare(cfg, verbose=False)
+    board, good = TrackBoard(track, baselines=track_baselines(track)), {}
+    for learner, run_dir, save in _submissions(runs):
+        try:
+            if run_dir is None: raise Rejected(f"no W&B run in {save}")
+            record = read_run(run_dir, wait=wait)
+        except (Rejected, ValueError) as e:
+            board.rejected.append({"run": str(save), "learner": learner, "reason": str(e)}); continue
+        try: entry = verify_submission(record, save, track, cfg, data)
+        except Rejected as e:
+            board.rejected.append({"run": record.id, "learner": learner, "reason": str(e)}); continue
+        board.val_sha256 = entry["val_sha256"]
+        good.setdefault((learner, recipe_name(entry["changed"])), []).append(entry)
+    for (learner, recipe), entries in good.items():
+        bpb = [e["bits_per_byte"] for e in {e["seed"]: e for e in entries}.values()]   # one entry a seed
+        row = {"learner": learner, "recipe": recipe, "seeds": len(bpb), "mean": sum(bpb) / len(bpb),
+               "spread": max(bpb) - min(bpb), "runs": [e["run"] for e in entries]}
+        (board.records if len(bpb) >= track.seeds_for_record else board.unconfirmed).append(row)
+    board.records.sort(key=lambda r: (r["mean"], r["learner"]))
+    for i, r in enumerate(board.records): r["rank"] = i + 1
+    return board
+
+
+# %% [markdown]
+# The rules on plain dictionaries: a learner's changes are listed key by key, and a change to the model or the data
+# is refused with the key and both values. `tests/test_track.py` runs the whole path on a tiny track: short smoke
+# runs submitted offline, verified end to end and ranked, and each kind of bad submission (changed model, budget
+# overrun, a checkpoint of another run, a tampered summary, a foreign config) listed as rejected with its reason.
+
+# %%
+_ref = {"hidden-size": 64, "seq-length": 128, "lr": 3e-3, "optimizer": {"type": "adamw"}, "train-iters": 30,
+        "seed": 1, "save": "a", "neoxcourse": {"data": {"source": "stdlib"}}}
+_mine = {**_ref, "lr": 1e-2, "optimizer": {"type": "lion"}, "seed": 2, "save": "b"}
+test_eq(sorted(track_changes(_mine, _ref)), ["lr", "optimizer.type", "seed"])      # every changed key, listed
+test_eq(recipe_name({k: v for k, v in track_changes(_mine, _ref).items() if k != "seed"}), "lr=0.01, optimizer.type=lion")
+test_fail(lambda: track_changes({**_mine, "hidden-size": 128}, _ref), contains="changed hidden-size (64 -> 128)")
+test_fail(lambda: track_changes({**_mine, "neoxcourse": {"data": {"source": "codeparrot"}}}, _ref),
+          contains="neoxcourse.data.source")
+test_fail(lambda: track_changes({"exercise": "10_scaling_up"}, _ref), contains="foreign config")
+
 
 # %%
 #| export
