@@ -35,7 +35,7 @@ def loop_config(path: str, overrides: dict, steps: int, work: Path, name: str, c
     "The recipe, `steps` iterations of the real loop on the offline stdlib corpus (prepared once), W&B off."
     return load_config(ROOT / path, {**overrides, "train-iters": steps, "eval-interval": 10 ** 6, "eval-iters": 2,
                                      "log-interval": 10, "checkpoint-factor": 0, "save": str(work / name),
-                                     "use_wandb": False, "data.source": "stdlib", "data.max_files": 400,
+                                     "use_wandb": False, "data.source": "stdlib", "data.max_files": 400, "data.decontaminate": False,
                                      "data.output_dir": str(work / "data"), "training.compile": compile_})
 
 
