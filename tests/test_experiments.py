@@ -74,8 +74,9 @@ def test_compare_table_and_plot(lr_runs, tmp_path):
 def demo_exercise():
     def check(x):
         return {"score": float(x)}
-    register_exercise(Exercise("99_board", "Leaderboard test", "score", True, (0.0, 1.0), check))
-    register_exercise(Exercise("98_low", "Lower is better", "error", False, (0.0, 10.0), lambda x: {"error": float(x)}))
+    register_exercise(Exercise("99_board", "Leaderboard test", "score", True, (0.0, 1.0), check, ranked=True))
+    register_exercise(Exercise("98_low", "Lower is better", "error", False, (0.0, 10.0), lambda x: {"error": float(x)},
+                               ranked=True))
     yield
     EXERCISES.pop("99_board"); EXERCISES.pop("98_low")
 
@@ -114,6 +115,18 @@ def test_leaderboard_ranks_and_rejects(demo_exercise, tmp_path):
     low = ex.leaderboard("98_low", runs=ex.load_runs(tmp_path))
     assert [s["learner"] for s in low.ranked] == ["zed"] and low.rejected == [
         {"run": low.rejected[0]["run"], "learner": "m4", "reason": "group is '99_board', not the exercise id '98_low'"}]
+
+
+def test_pass_fail_exercises_list_who_passed_without_ranks(tmp_path):
+    register_exercise(Exercise("97_pass", "Pass or fail", "ok", True, (1.0, 1.0), lambda x: {"ok": 1.0}))
+    try:
+        for name in ("grace", "ada", "grace"):
+            submit("97_pass", None, name=name, mode="offline", dir=tmp_path)
+        board = ex.leaderboard("97_pass", runs=tmp_path)
+        assert [(s["rank"], s["learner"]) for s in board.ranked] == [(None, "ada"), (None, "grace")]
+        assert "pass/fail: not ranked" in board.table()
+    finally:
+        EXERCISES.pop("97_pass")
 
 
 def test_lower_is_better_order(demo_exercise, tmp_path):
