@@ -318,6 +318,94 @@ print(f"AdamW:      loss {ours:.4f} (torch {ref:.4f}), max |diff| {diff:.1e}"); 
 diff, _, _ = compare(lambda m: Adam(m.parameters(), **kw), lambda m: AdamW(m.parameters(), **kw))
 print(f"Adam (L2) vs AdamW: max |diff| {diff:.3f}"); assert diff > 1e-2
 
+# %% [markdown]
+# ## Exercise: implement Lion from its paper
+#
+# **Task.** Read Algorithm 2 of Chen et al. (2023), *Symbolic Discovery of Optimization Algorithms*
+# (arXiv:2302.06675), and write Lion as a `torch.optim.Optimizer` subclass in `exercises/06_optimizers/starter.py`,
+# before reading on: the next section is the library's own Lion. Constructor: `Lion(params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0)`;
+# keep the momentum in `self.state[p]`.
+#
+# **How it is checked.** `check_lion(YourLion)` trains the reference problem for 100 steps with your class and
+# with `lion-pytorch`, an independent implementation, at hidden hyper-parameters drawn afresh at every check
+# (learning rate, betas, weight decay, the problem's seed), then again with a checkpoint round trip at step 50. It
+# reports `max_param_diff` (must be below 1e-5) and `resume_exact` (must be 1).
+#
+# **Submit.** `submit("06_optimizers", YourLion, name="your-name")` records the check as a W&B run.
+
+# %%
+from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # the course layer (00a)
+
+# %%
+#| export exercises
+import torch
+from torch.optim import Optimizer
+
+from neoxcourse.exercises import hidden_rng
+from neoxcourse.optim import optimizer_trajectory
+
+def check_lion(lion_cls: type) -> dict:
+    "Exercise check: a Lion class must match lion-pytorch over 100 steps and resume exactly."
+    import lion_pytorch
+    if not (isinstance(lion_cls, type) and issubclass(lion_cls, Optimizer)):
+        raise ExerciseError("answer with your Lion class itself (a torch.optim.Optimizer subclass), not an instance")
+    rng = hidden_rng()                                   # hidden hyper-parameters and problem, new every check
+    kw = dict(lr=float(10 ** rng.uniform(-3.5, -2.5)), betas=(float(rng.uniform(0.8, 0.95)),
+              float(rng.uniform(0.95, 0.999))), weight_decay=float(rng.choice([0.0, 0.1, 0.3])))
+    seed = int(rng.integers(2**31))
+    try:
+        ours, p_ours = optimizer_trajectory(lambda m: lion_cls(m.parameters(), **kw), seed=seed)
+    except TypeError as e:
+        raise ExerciseError(f"Lion(params, lr=..., betas=..., weight_decay=...) failed: {e}") from None
+    ref, p_ref = optimizer_trajectory(lambda m: lion_pytorch.Lion(m.parameters(), **kw), seed=seed)
+    diff = (p_ours - p_ref).abs().max().item()
+    if not diff < 1e-5:
+        raise ExerciseError(f"after 100 steps your parameters differ from lion-pytorch's by up to {diff:.2e}: "
+                            f"check the order of the update (interpolate, sign, decay, then update the momentum)")
+    resumed, p_res = optimizer_trajectory(lambda m: lion_cls(m.parameters(), **kw), seed=seed, resume_at=50)
+    if resumed != ours or not torch.equal(p_res, p_ours):
+        raise ExerciseError("a checkpoint round trip changed the run: keep the momentum in self.state[p]")
+    return {"max_param_diff": diff, "resume_exact": 1.0, "final_loss": ours[-1]}
+
+register_exercise(Exercise("06_optimizers", "Implement Lion from its paper", "max_param_diff", False,
+                           (0.0, 1e-5), check_lion))
+
+# %% [markdown]
+# The starter and the reference solution live in `exercises/06_optimizers/`. The reference passes, and a
+# Lion that forgets the sign fails with a message saying what to look at:
+
+# %%
+#| hide
+import importlib.util
+def load_answer(folder, file="solution.py"):
+    spec = importlib.util.spec_from_file_location(f"_{folder}_{file[:-3]}", cfg.root / "exercises" / folder / file)
+    module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+    return module.answer()
+
+
+# %%
+from neoxcourse.exercises import ExerciseError, check_exercise
+result = check_exercise("06_optimizers", load_answer("06_optimizers"))
+test_eq(result["resume_exact"], 1.0)
+
+class SignlessLion(load_answer("06_optimizers")):   # the reference, minus the sign
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                st = self.state[p]
+                if not st: st["exp_avg"] = torch.zeros_like(p)
+                p.mul_(1 - group["lr"] * group["weight_decay"])
+                p.add_(st["exp_avg"].lerp(p.grad, 1 - group["betas"][0]), alpha=-group["lr"])
+                st["exp_avg"].lerp_(p.grad, 1 - group["betas"][1])
+test_fail(lambda: check_exercise("06_optimizers", SignlessLion), contains="differ from lion-pytorch")
+
+
+# %%
+#| eval: false
+# Your turn: edit exercises/06_optimizers/starter.py, then
+# from neoxcourse.exercises import submit
+# submit("06_optimizers", load_answer("06_optimizers", "starter.py"), name="your-name")
 
 # %% [markdown]
 # ## Lion (Chen et al. 2023, *Symbolic Discovery of Optimization Algorithms*)
@@ -2036,93 +2124,6 @@ for path in sweep_files:
     print(f"{path.name:25s} {sweep_size(sweep)} trials: {type(opt).__name__:17s} {sched.style:8s} "
           f"lr {sweep['parameters']['lr']['values']}")
 test_eq(len(sweep_files) >= 6, True)
-
-# %% [markdown]
-# ## Exercise: implement Lion from its paper
-#
-# **Task.** Read Algorithm 2 of Chen et al. (2023), *Symbolic Discovery of Optimization Algorithms*
-# (arXiv:2302.06675), and write Lion as a `torch.optim.Optimizer` subclass in `exercises/06_optimizers/starter.py`,
-# without looking at the `Lion` above. Constructor: `Lion(params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0)`;
-# keep the momentum in `self.state[p]`.
-#
-# **How it is checked.** `check_lion(YourLion)` trains the reference problem for 100 steps with your class and
-# with `lion-pytorch` (lr 1e-3, weight decay 0.1), then again with a checkpoint round trip at step 50. It
-# reports `max_param_diff` (must be below 1e-5) and `resume_exact` (must be 1).
-#
-# **Submit.** `submit("06_optimizers", YourLion, name="your-name")` records the check as a W&B run.
-
-# %%
-from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # the course layer (00a)
-
-# %%
-#| export exercises
-import torch
-from torch.optim import Optimizer
-
-from neoxcourse.exercises import hidden_rng
-from neoxcourse.optim import optimizer_trajectory
-
-def check_lion(lion_cls: type) -> dict:
-    "Exercise check: a Lion class must match lion-pytorch over 100 steps and resume exactly."
-    import lion_pytorch
-    if not (isinstance(lion_cls, type) and issubclass(lion_cls, Optimizer)):
-        raise ExerciseError("answer with your Lion class itself (a torch.optim.Optimizer subclass), not an instance")
-    rng = hidden_rng()                                   # hidden hyper-parameters and problem, new every check
-    kw = dict(lr=float(10 ** rng.uniform(-3.5, -2.5)), betas=(float(rng.uniform(0.8, 0.95)),
-              float(rng.uniform(0.95, 0.999))), weight_decay=float(rng.choice([0.0, 0.1, 0.3])))
-    seed = int(rng.integers(2**31))
-    try:
-        ours, p_ours = optimizer_trajectory(lambda m: lion_cls(m.parameters(), **kw), seed=seed)
-    except TypeError as e:
-        raise ExerciseError(f"Lion(params, lr=..., betas=..., weight_decay=...) failed: {e}") from None
-    ref, p_ref = optimizer_trajectory(lambda m: lion_pytorch.Lion(m.parameters(), **kw), seed=seed)
-    diff = (p_ours - p_ref).abs().max().item()
-    if not diff < 1e-5:
-        raise ExerciseError(f"after 100 steps your parameters differ from lion-pytorch's by up to {diff:.2e}: "
-                            f"check the order of the update (interpolate, sign, decay, then update the momentum)")
-    resumed, p_res = optimizer_trajectory(lambda m: lion_cls(m.parameters(), **kw), seed=seed, resume_at=50)
-    if resumed != ours or not torch.equal(p_res, p_ours):
-        raise ExerciseError("a checkpoint round trip changed the run: keep the momentum in self.state[p]")
-    return {"max_param_diff": diff, "resume_exact": 1.0, "final_loss": ours[-1]}
-
-register_exercise(Exercise("06_optimizers", "Implement Lion from its paper", "max_param_diff", False,
-                           (0.0, 1e-5), check_lion))
-
-# %% [markdown]
-# The starter and the reference solution live in `exercises/06_optimizers/`. The reference passes, and a
-# Lion that forgets the sign fails with a message saying what to look at:
-
-# %%
-#| hide
-import importlib.util
-def load_answer(folder, file="solution.py"):
-    spec = importlib.util.spec_from_file_location(f"_{folder}_{file[:-3]}", cfg.root / "exercises" / folder / file)
-    module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
-    return module.answer()
-
-
-# %%
-from neoxcourse.exercises import ExerciseError, check_exercise
-result = check_exercise("06_optimizers", load_answer("06_optimizers"))
-test_eq(result["resume_exact"], 1.0)
-
-class SignlessLion(Lion):
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            for p in group["params"]:
-                st = self.state[p]
-                if not st: st["exp_avg"] = torch.zeros_like(p)
-                p.mul_(1 - group["lr"] * group["weight_decay"])
-                p.add_(st["exp_avg"].lerp(p.grad, 1 - group["betas"][0]), alpha=-group["lr"])
-                st["exp_avg"].lerp_(p.grad, 1 - group["betas"][1])
-test_fail(lambda: check_exercise("06_optimizers", SignlessLion), contains="differ from lion-pytorch")
-
-# %%
-#| eval: false
-# Your turn: edit exercises/06_optimizers/starter.py, then
-# from neoxcourse.exercises import submit
-# submit("06_optimizers", load_answer("06_optimizers", "starter.py"), name="your-name")
 
 # %% [markdown]
 # ## Try this

@@ -123,7 +123,8 @@ print(f"parameters {count_parameters(cfg.model) / 1e6:.2f}M, "
 # ## 3. How long will it take?
 #
 # Training time is arithmetic: a run of $S$ steps of $B$ sequences of $T$ tokens processes $D = S B T$
-# tokens, each costing $6N + 12 L h T (N: the parameters outside the input embedding, as `flops_per_token` counts them)$ FLOPs forward and backward (`flops_per_token`, chapter 04), so
+# tokens, each costing $6N + 12 L h T$ FLOPs forward and backward ($N$: the parameters outside the input
+# embedding; $L$ layers of width $h$; `flops_per_token`, chapter 04, the one formula the course uses), so
 #
 # $$ \text{seconds} = \frac{D}{\text{tokens/s}}, \qquad \text{tokens/s} = \frac{\text{sustained FLOP/s}}{\text{FLOPs per token}}. $$
 #
@@ -675,11 +676,40 @@ test_eq(len(findings) >= 4, True)
 # - **Another algorithm**: add Lion, Muon or schedule-free AdamW to `EXPERIMENT` (chapter 06 gives their
 #   learning rates); tune the learning rate of each with a small sweep (`configs/sweeps/`, chapter 09).
 # - **More data**: `data.source: codeparrot` or `the-stack-smol` (chapter 02) so the budget repeats no file.
-# - **Share it**: open a pull request that links the two W&B runs (chapter 09), submit your best checkpoint's
-#   evaluation, and compare on the leaderboard.
+# - **Share it**: open a pull request that links the two W&B runs (chapter 09), and take your best algorithm
+#   to the **optimization track** (chapter 09, README "How to submit"): the lab recipe, a fixed token budget, two
+#   seeds, bits per byte recomputed from your checkpoints by `leaderboard("track")`.
 # - **Scale it**: the same YAML runs on several GPUs with `torchrun`, or in EleutherAI's GPT-NeoX with
 #   `neoxcourse export-neox` (chapter 10).
 # - **Something broke?** Chapter 12 shows each common failure and its fix.
+
+# %% [markdown]
+# ## Try this
+#
+# Change one thing, rerun the cell, compare with what it should show; each runs in seconds on a CPU.
+#
+# 1. **A shorter session.** A free Colab session can end early. Set `budget_minutes` to 30 (or 90): the plan
+#    keeps the same 10 minutes for data and evaluation and shares the rest between the two runs, at the course's
+#    T4 estimate of 59k tokens/s. You should see the iterations per run scale with the minutes left, 500 for
+#    30 minutes against 1,300 for 60 (rounded down to hundreds).
+
+# %%
+budget_minutes = 60   # try 30 or 90
+its = plan_iterations(t4_recipe, 59_000, budget_s=budget_minutes * 60)
+print(f"{budget_minutes} minutes: {its} iterations a run, {its * per_step / 1e6:.0f}M tokens each")
+hour = plan_iterations(t4_recipe, 59_000)             # the plan for 60 minutes
+assert (its <= hour) if budget_minutes <= 60 else (hour <= its <= t4_recipe.training.train_iters)
+
+
+# %% [markdown]
+# 2. **On a T4: a second seed.** Add `"seed": 1` to both entries of `EXPERIMENT` under new names and run the
+#    notebook again. You should see each algorithm's validation loss move by some hundredths of a nat between
+#    seeds; if the gap between the algorithms is not larger than the gap between seeds, the verdict of section 9
+#    is a tie, whatever it said with one seed.
+#
+# 3. **On a T4: a worse learning rate.** Halve (or double) `lr` of one entry. You should see its loss curve sit
+#    above the other for most of the run: at a fixed budget a mistuned learning rate costs more than the choice
+#    between two good algorithms, which is why chapter 07a tunes each arm before comparing.
 
 # %% [markdown]
 # ## Exercise: a third algorithm
