@@ -44,6 +44,9 @@ import time
 import warnings
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import header  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -274,7 +277,7 @@ def main(argv=None) -> int:
     base.update(dict(parse_override(s) for s in args.set))
     out.parent.mkdir(parents=True, exist_ok=True)
     state = json.loads(out.read_text()) if out.exists() else {}
-    same = state.get("config") == _rel(config) and state.get("base_overrides") == base
+    same = str(state.get("config", "")).split("@")[0] == _rel(config) and state.get("base_overrides") == base
     if args.report and not same:
         sys.exit(f"{out} was written with another config or overrides: nothing to report")
     runs = state.get("runs", {}) if same else {}
@@ -295,7 +298,9 @@ def main(argv=None) -> int:
     def save():
         rows = summarize(plan, runs, speed)
         planned = [run_key(e, lr, seeds[0]) for e in plan for lr in e["lrs"]]
-        doc = dict(config=_rel(config), base_overrides=base, plan=plan, seeds=seeds, workers=workers,
+        prov = ({k: state[k] for k in ("commit", "command", "machine", "config", "reconstructed") if k in state}
+                if args.report else header(_rel(config)))   # who wrote it: bench/provenance.py
+        doc = dict(**prov, base_overrides=base, plan=plan, seeds=seeds, workers=workers,
                    t4_emulation=not args.no_t4, corpus=corpus, speed=speed, table=rows,
                    markdown=markdown_table(rows), missing=[k for k in planned if k not in runs], runs=runs,
                    seconds=state.get("seconds", 0) if args.report else time.perf_counter() - start,
@@ -400,7 +405,7 @@ def _prepare_once(config: Path, base: dict) -> dict:
 def _md_header(doc: dict, budget) -> str:
     env, c = doc["environment"], doc["corpus"]
     passes = doc.get("passes_over_train_split")
-    return (f"Optimizer experiment (`bench/optimizer_experiment.py`): {Path(doc['config']).name} with "
+    return (f"Optimizer experiment (`bench/optimizer_experiment.py`): {Path(doc['config'].split('@')[0]).name} with "
             f"{doc['base_overrides']}; {doc['tokens_per_run'] or 0:,} tokens a run"
             + (f" = {passes:.2f} of the {c['train_tokens']:,}-token training split ({c['source']}, "
                f"{c['train_files']:,} files)" if passes else "")
