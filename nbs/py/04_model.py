@@ -13,7 +13,7 @@
 # - **You will learn:** GPT-NeoX piece by piece (rotary embeddings, fused attention, the parallel residual, its
 #   initialisation), and what a model costs in parameters, FLOPs per token and memory.
 # - **You need:** chapter 00 and PyTorch modules and autograd (chapter 01 only for `cfg.model`); a CPU is enough.
-# - **Time:** about 2 minutes on a T4; about 2 minutes on a CPU with the smoke config, as CI runs it.
+# - **Time:** about 2 minutes on a T4; about 3 minutes on a CPU with the smoke config, as CI runs it.
 # - **You should see:** a plot of the rotary angles (fast pairs wrap, slow pairs barely turn), the attention
 #   pattern of one head (lower-triangular: no token looks ahead), and 27,303,936 parameters and 176 MFLOPs a
 #   token for the reference recipe.
@@ -76,7 +76,6 @@ if not torch.cuda.is_available():
 cfg = load_config(config_path or default_config_path(), overrides)
 cfg.model
 
-
 # %% [markdown]
 # ## The architecture in one picture
 #
@@ -133,6 +132,101 @@ cfg.model
 #
 # GPT-NeoX pairs dimension $i$ with $i + d/2$ (not $2i$ with $2i+1$ as the paper writes it), so the rotation
 # is one line with a helper that swaps the two halves and negates one:
+
+# %% [markdown]
+# ### Exercise first: rotary embeddings, by yourself
+#
+# Write it now, from the equation above, before reading on: the rest of this section builds the library's
+# version, which the check compares yours with.
+#
+# **Task.** In `exercises/04_model/starter.py`, write `rotary(x, positions, rotary_ndims, base)`: given
+# queries or keys `x` of shape `(B, H, T, Dh)` at integer `positions` `(T,)`, rotate the first
+# `rotary_ndims` dimensions of each head as GPT-NeoX does (dimension $i$ paired with $i + d/2$, angle
+# `position * base ** (-2i/d)`) and return a tensor of the same shape. Write it from the equation, without
+# importing `neoxcourse.model`.
+#
+# **How it is checked.** `check_exercise("04_model", rotary)` compares your function with the library's on
+# random inputs (several head sizes, rotary fractions, bases, and positions that do not start at 0) and
+# reports the largest absolute difference, `max_abs_error`; it passes below $10^{-4}$ (float32 angles of
+# 100 radians already differ by about $10^{-5}$ between two correct codes). A failing check says
+# what looks wrong (the pairing, the untouched dimensions, the frequencies). Run `python starter.py`.
+#
+# **How to submit.** `python starter.py --submit --name YOUR_NAME`, or
+# `submit("04_model", rotary, name="YOUR_NAME")` in a notebook: a W&B run in group `04_model`.
+
+# %%
+from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # the course layer (00a)
+
+# %%
+#| export exercises
+import torch
+
+from neoxcourse.exercises import hidden_rng
+from neoxcourse.model import apply_rotary, rotary_cos_sin, rotary_inv_freq
+
+def check_rotary_exercise(rotary):
+    "Check exercise 04: rotary(x, positions, rotary_ndims, base) must match apply_rotary."
+    rng = hidden_rng()                                   # hidden cases, new at every check
+    gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    worst, hint = 0.0, ""
+    cases = [((2, 4, 16, 32), 8, 10000, 0), ((2, 2, 5, 8), 0, 10000, 3)]  # shape, d, base, start; then random
+    for _ in range(6):
+        dh = int(rng.choice([8, 16, 24, 32, 64]))
+        cases.append(((int(rng.integers(1, 4)), int(rng.integers(1, 5)), int(rng.integers(1, 40)), dh),
+                      2 * int(rng.integers(1, dh // 2 + 1)), float(rng.choice([500, 10000, 1e5])),
+                      int(rng.integers(0, 100))))
+    for shape, d, base, offset in cases:
+        x = torch.randn(shape, generator=gen)
+        positions = torch.arange(offset, offset + shape[2])
+        want = apply_rotary(x, *rotary_cos_sin(positions, rotary_inv_freq(d, base)))
+        got = rotary(x.clone(), positions, d, base)
+        if not isinstance(got, torch.Tensor) or got.shape != x.shape:
+            raise ExerciseError(f"rotary must return a tensor of shape {tuple(x.shape)}, "
+                                f"got {getattr(got, 'shape', type(got).__name__)}")
+        err = (got.float() - want).abs().max().item()
+        if err > 1e-4 and not hint:
+            if (got[..., d:] - x[..., d:]).abs().max() > 1e-6:
+                hint = f"dims {d}: and beyond must pass through unchanged"
+            elif (got[..., :d].norm(dim=-1) - x[..., :d].norm(dim=-1)).abs().max() > 1e-4:
+                hint = "a rotation keeps each vector's length; yours does not (check cos and sin)"
+            else:
+                hint = ("lengths are kept but angles differ: pair dim i with i + d/2, "
+                        "angle position * base**(-2i/d)")
+        worst = max(worst, err)
+    if worst > 1e-4:  # float32 angles up to 100 rad differ by ~1e-5 between correct codes
+        raise ExerciseError(f"largest difference from the library {worst:.2e} "
+                            f"(over {len(cases)} cases): {hint}")
+    return {"max_abs_error": worst, "cases": len(cases)}
+
+
+# %%
+#| export exercises
+register_exercise(Exercise("04_model", "Rotary embeddings", "max_abs_error", False, (0.0, 1e-4),
+                           check_rotary_exercise))
+
+# %% [markdown]
+# The check itself is tested: the reference solution passes, and a classic mistake, pairing neighbours
+# $(2i, 2i+1)$ as the RoFormer paper writes it, fails with a hint.
+
+# %%
+from neoxcourse.exercises import check_exercise
+from neoxcourse.model import rotary_cos_sin, rotary_inv_freq   # built in the rest of this section
+import importlib.util
+path = cfg.root / "exercises" / "04_model" / "solution.py"
+spec = importlib.util.spec_from_file_location("solution", path)
+solution = importlib.util.module_from_spec(spec); spec.loader.exec_module(solution)
+result = check_exercise("04_model", solution.answer())
+assert result["max_abs_error"] < 1e-4
+
+def interleaved_rotary(x, positions, d, base):  # the paper's pairing, not GPT-NeoX's
+    cos, sin = rotary_cos_sin(positions, rotary_inv_freq(d, base))
+    cos, sin = cos[:, : d // 2].repeat_interleave(2, -1), sin[:, : d // 2].repeat_interleave(2, -1)
+    x_rot, x_pass = x[..., :d], x[..., d:]
+    swapped = torch.stack((-x_rot[..., 1::2], x_rot[..., ::2]), -1).flatten(-2)  # -x1, x0, -x3, x2...
+    return torch.cat((x_rot * cos + swapped * sin, x_pass), -1)
+
+test_fail(lambda: check_exercise("04_model", interleaved_rotary), contains="with i + d/2")
+
 
 # %%
 #| export
@@ -1290,96 +1384,6 @@ more = replace(tiny, num_attention_heads=heads)
 print(f"{heads} heads: {count_parameters(more):,} parameters, head_dim {more.head_dim}, rotary dims {rotary_ndims(more)}")
 test_eq(count_parameters(more), count_parameters(tiny))
 
-
-# %% [markdown]
-# ## Exercise: rotary embeddings, by yourself
-#
-# **Task.** In `exercises/04_model/starter.py`, write `rotary(x, positions, rotary_ndims, base)`: given
-# queries or keys `x` of shape `(B, H, T, Dh)` at integer `positions` `(T,)`, rotate the first
-# `rotary_ndims` dimensions of each head as GPT-NeoX does (dimension $i$ paired with $i + d/2$, angle
-# `position * base ** (-2i/d)`) and return a tensor of the same shape. Write it from the equation, without
-# importing `neoxcourse.model`.
-#
-# **How it is checked.** `check_exercise("04_model", rotary)` compares your function with the library's on
-# random inputs (several head sizes, rotary fractions, bases, and positions that do not start at 0) and
-# reports the largest absolute difference, `max_abs_error`; it passes below $10^{-4}$ (float32 angles of
-# 100 radians already differ by about $10^{-5}$ between two correct codes). A failing check says
-# what looks wrong (the pairing, the untouched dimensions, the frequencies). Run `python starter.py`.
-#
-# **How to submit.** `python starter.py --submit --name YOUR_NAME`, or
-# `submit("04_model", rotary, name="YOUR_NAME")` in a notebook: a W&B run in group `04_model`.
-
-# %%
-from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # the course layer (00a)
-
-# %%
-#| export exercises
-import torch
-
-from neoxcourse.exercises import hidden_rng
-from neoxcourse.model import apply_rotary, rotary_cos_sin, rotary_inv_freq
-
-def check_rotary_exercise(rotary):
-    "Check exercise 04: rotary(x, positions, rotary_ndims, base) must match apply_rotary."
-    rng = hidden_rng()                                   # hidden cases, new at every check
-    gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
-    worst, hint = 0.0, ""
-    cases = [((2, 4, 16, 32), 8, 10000, 0), ((2, 2, 5, 8), 0, 10000, 3)]  # shape, d, base, start; then random
-    for _ in range(6):
-        dh = int(rng.choice([8, 16, 24, 32, 64]))
-        cases.append(((int(rng.integers(1, 4)), int(rng.integers(1, 5)), int(rng.integers(1, 40)), dh),
-                      2 * int(rng.integers(1, dh // 2 + 1)), float(rng.choice([500, 10000, 1e5])),
-                      int(rng.integers(0, 100))))
-    for shape, d, base, offset in cases:
-        x = torch.randn(shape, generator=gen)
-        positions = torch.arange(offset, offset + shape[2])
-        want = apply_rotary(x, *rotary_cos_sin(positions, rotary_inv_freq(d, base)))
-        got = rotary(x.clone(), positions, d, base)
-        if not isinstance(got, torch.Tensor) or got.shape != x.shape:
-            raise ExerciseError(f"rotary must return a tensor of shape {tuple(x.shape)}, "
-                                f"got {getattr(got, 'shape', type(got).__name__)}")
-        err = (got.float() - want).abs().max().item()
-        if err > 1e-4 and not hint:
-            if (got[..., d:] - x[..., d:]).abs().max() > 1e-6:
-                hint = f"dims {d}: and beyond must pass through unchanged"
-            elif (got[..., :d].norm(dim=-1) - x[..., :d].norm(dim=-1)).abs().max() > 1e-4:
-                hint = "a rotation keeps each vector's length; yours does not (check cos and sin)"
-            else:
-                hint = ("lengths are kept but angles differ: pair dim i with i + d/2, "
-                        "angle position * base**(-2i/d)")
-        worst = max(worst, err)
-    if worst > 1e-4:  # float32 angles up to 100 rad differ by ~1e-5 between correct codes
-        raise ExerciseError(f"largest difference from the library {worst:.2e} "
-                            f"(over {len(cases)} cases): {hint}")
-    return {"max_abs_error": worst, "cases": len(cases)}
-
-
-# %%
-#| export exercises
-register_exercise(Exercise("04_model", "Rotary embeddings", "max_abs_error", False, (0.0, 1e-4),
-                           check_rotary_exercise))
-
-# %% [markdown]
-# The check itself is tested: the reference solution passes, and a classic mistake, pairing neighbours
-# $(2i, 2i+1)$ as the RoFormer paper writes it, fails with a hint.
-
-# %%
-from neoxcourse.exercises import check_exercise
-import importlib.util
-path = cfg.root / "exercises" / "04_model" / "solution.py"
-spec = importlib.util.spec_from_file_location("solution", path)
-solution = importlib.util.module_from_spec(spec); spec.loader.exec_module(solution)
-result = check_exercise("04_model", solution.answer())
-assert result["max_abs_error"] < 1e-4
-
-def interleaved_rotary(x, positions, d, base):  # the paper's pairing, not GPT-NeoX's
-    cos, sin = rotary_cos_sin(positions, rotary_inv_freq(d, base))
-    cos, sin = cos[:, : d // 2].repeat_interleave(2, -1), sin[:, : d // 2].repeat_interleave(2, -1)
-    x_rot, x_pass = x[..., :d], x[..., d:]
-    swapped = torch.stack((-x_rot[..., 1::2], x_rot[..., ::2]), -1).flatten(-2)  # -x1, x0, -x3, x2...
-    return torch.cat((x_rot * cos + swapped * sin, x_pass), -1)
-
-test_fail(lambda: check_exercise("04_model", interleaved_rotary), contains="with i + d/2")
 
 # %% [markdown]
 # ## Recap
