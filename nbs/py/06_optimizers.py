@@ -2035,10 +2035,15 @@ plt.tight_layout(); plt.show()
 print("lab protocol curves:", "committed" if lab_curves else "not committed yet (still being measured on the GPU)")
 
 # %% [markdown]
-# What to see: each optimizer has its own U, at its own scale of rates (Lion's about ten times below
+# What to see: each optimizer has its own U, at its own scale of rates (Lion's about five to ten times below
 # AdamW's, SGD's a hundred times above). Grids of three points only bracket the bottom; where the best point sits
-# at a grid's edge the true best may lie beyond it (the lab protocol extends such grids). A divergent point
-# (missing from the line) marks the edge.
+# at a grid's edge the true best may lie beyond it. On the lab recipe's first GPU call (one seed, 6.6M tokens a
+# run, `bench/results/lab_protocol.md`) AdamW (cosine and WSD) and Lion have their bottom inside the grid (4e-3 and
+# 8e-4), while Muon (best 0.04 of 0.02-0.04) and SGD (best 1.0 of 0.1-1.0) were best at the grid's edge: their
+# tuning is unfinished, and the protocol extends those grids. Its one-seed order, Muon + WSD (1.25 bits per byte)
+# < AdamW + WSD (1.44) < AdamW + cosine (1.56) < Lion (1.76) < SGD (1.85), is the T4 recipe's order at 13.1M
+# tokens; seeds for the lab recipe are still being measured. A divergent point (missing from the line) marks the
+# edge; none of the lab grids reached it yet.
 #
 # **Your curves.** One cell: every optimizer in `LR_GRID`, every rate, one run each of chapter 05's
 # `train(cfg)` on the config of this notebook, the final validation loss of each, plotted. On a T4 set
@@ -2187,6 +2192,10 @@ print(path[-5:])
 # (32k tokens a step here); SGD trailed everything. Limits: one budget, one model size, two seeds for three
 # entries and one for the rest, a warmup of 5% for every entry, and seconds and tokens/s measured on an H200:
 # a T4 is about 12 times slower, and Muon's extra matrix work may cost it a different share there.
+#
+# **The lab recipe** (`bench/results/lab_protocol.md`, first GPU call, one seed, 6.6M tokens a run) gave the same
+# order as the table above; Muon's and SGD's tuning is unfinished (best rate at the grid's edge), and its seeds
+# and the T4-recipe budgets of 21M-210M tokens are still being measured.
 #
 # Chapter 07 gives the learning rate a shape over time: warmup, then constant, linear, cosine, inverse square
 # root or warmup-stable-decay.

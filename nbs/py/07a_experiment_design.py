@@ -331,7 +331,8 @@ print(f"Lion at 3e-3 (AdamW's rate): {lion_at_adamw_lr:.4f}; Lion at 3e-4: {lion
 # %% [markdown]
 # What to see: the verdict "Lion is worse than AdamW" is very different at Lion's own rate and at AdamW's. The
 # GPU protocol (`bench/lab_protocol.py`) tunes every arm over its own grid, extends the grid when the best value
-# sits at an edge, and reports the tuned rate beside each result; chapter 06's learning-rate curves show the
+# sits at an edge (on the lab recipe's first call Muon's and SGD's best rates were at the edge of their grids, so
+# their results are marked "tuning unfinished"), and reports the tuned rate beside each result; chapter 06's learning-rate curves show the
 # U shapes. Wen et al. (2025, *Fantastic Pretraining Optimizers and Where to Find Them*) found that many
 # reported optimizer speed-ups shrink once the AdamW baseline is tuned as carefully as the new method.
 
