@@ -390,7 +390,6 @@ def plot_runs(runs: list, metrics=("train/lm_loss", "validation/lm_loss"), x: st
 # %%
 fig = plot_runs(runs)
 
-
 # %% [markdown]
 # Comparing two training algorithms fairly means comparing them **at equal tokens** (and separately at
 # equal wall-clock time, since a step of Muon costs more than one of AdamW). A useful single number is the
@@ -398,6 +397,100 @@ fig = plot_runs(runs)
 # other run needs to reach the same loss. `tokens_to_reach` finds the first crossing, interpolating
 # linearly between the two logged points around it (validation is logged every few hundred steps, so the
 # crossing rarely falls on a logged one).
+
+# %% [markdown]
+# ### Exercise first: speed-up in tokens
+#
+# Write it now, before reading on: the next cell is the library's `tokens_to_reach`.
+#
+# **Task.** In `exercises/09_experiments/starter.py`, write `tokens_to_reach(history, target,
+# tokens_per_step, metric)`: given a run's history (a list of dicts, one a logged step, each with `_step` and
+# maybe `metric`), return the number of tokens seen when `metric` first falls to `target` or below,
+# interpolating linearly between the logged step before the crossing and the one at it; return the first
+# step's tokens if the very first logged value is already at or below the target, and `None` if the metric
+# never gets there. Rows without the metric are skipped. Write it without importing `neoxcourse.experiments`.
+#
+# **How it is checked.** `check_exercise("09_experiments", tokens_to_reach)` runs your function on histories
+# with hand-computed answers (a crossing between rows, an exact hit, a noisy curve, rows without the metric, a
+# target never reached), on 40 hidden random curves drawn afresh at every check, and on a pair of runs shaped like FACTS' AdamW and Muon curves, whose token
+# speed-up it reports. It passes when every answer is within 1e-6 (relative) of the expected one (pass/fail, not
+# ranked), and returns `max_relative_error` and `speedup`. `python starter.py` runs it.
+#
+# **How to submit.** `python starter.py --submit --name YOUR_NAME`, or
+# `submit("09_experiments", tokens_to_reach, name="YOUR_NAME")`; `leaderboard("09_experiments")` lists you.
+
+# %%
+from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # the course layer (00a)
+
+# %%
+#| export exercises
+import math
+
+import numpy as np
+
+from neoxcourse.exercises import hidden_rng
+
+def _curve(steps, a: float, b: float, c: float, metric: str = "validation/lm_loss") -> list:
+    "A history with `metric` = a + b / sqrt(step / c) logged at `steps` (the shape of a loss curve)."
+    return [{"_step": s, metric: a + b / math.sqrt(s / c)} for s in steps]
+
+def _exercise_cases() -> list:
+    m = "validation/lm_loss"
+    h = [{"_step": 10, m: 5.0}, {"_step": 20, m: 4.0}, {"_step": 30, "train/lm_loss": 3.2}, {"_step": 40, m: 3.0}]
+    noisy = [{"_step": 1, m: 5.0}, {"_step": 2, m: 4.0}, {"_step": 3, m: 4.5}, {"_step": 4, m: 3.0}]
+    return [(h, 4.5, 100, 1500.0), (h, 3.5, 100, 3000.0), (h, 4.0, 100, 2000), (h, 6.0, 100, 1000),
+            (h, 2.0, 100, None), (noisy, 4.2, 1000, 1800.0), ([], 1.0, 10, None)]
+
+def _random_cases(rng, n: int = 40) -> list:
+    "Hidden cases, new at every check: noisy falling curves, rows without the metric, targets anywhere."
+    from neoxcourse.experiments import tokens_to_reach        # the reference answer
+    m, cases = "validation/lm_loss", []
+    for _ in range(n):
+        steps = sorted(set(int(s) for s in rng.integers(1, 5000, int(rng.integers(2, 30)))))
+        values = 2 + 3 * np.exp(-np.asarray(steps) / rng.uniform(300, 3000)) + rng.normal(0, 0.05, len(steps))
+        history = [{"_step": s, m: float(v)} if rng.random() < 0.8 else {"_step": s, "train/lm_loss": float(v)}
+                   for s, v in zip(steps, values)]
+        target, tps = float(rng.uniform(values.min() - 0.1, values.max())), int(rng.integers(1, 10**5))
+        cases.append((history, target, tps, tokens_to_reach(history, target, tps, m)))
+    return cases
+
+def check_speedup_exercise(tokens_to_reach_fn) -> dict:
+    "Check exercise 09: the learner's tokens_to_reach on hand-computed and hidden random cases; report the speed-up."
+    m, worst = "validation/lm_loss", 0.0
+    for i, (history, target, tps, want) in enumerate(_exercise_cases() + _random_cases(hidden_rng())):
+        got = tokens_to_reach_fn(history, target, tps, m)
+        if (want is None) != (got is None):
+            raise ExerciseError(f"case {i}: target {target}: expected {want}, got {got!r}"
+                                + (" (never reached: return None)" if want is None else ""))
+        if want is None: continue
+        err = abs(got - want) / abs(want)
+        if err > 1e-6:
+            hint = " (interpolate between the row before the crossing and the row at it)" if i in (0, 1, 5) else ""
+            raise ExerciseError(f"case {i}: target {target}, tokens_per_step {tps}: expected {want}, got {got}{hint}")
+        worst = max(worst, err)
+    steps = range(200, 2401, 200)                        # validation every 200 of 2400 steps, as in FACTS' runs
+    adamw, muon = _curve(steps, 1.5, 0.2, 2400), _curve(steps, 1.476, 0.2, 2400)  # Muon: AdamW's loss at 0.8x
+    target = adamw[-1][m]
+    base, cand = tokens_to_reach_fn(adamw, target, 32 * 1024, m), tokens_to_reach_fn(muon, target, 32 * 1024, m)
+    if not base or not cand: raise ExerciseError("the AdamW / Muon pair gave no crossing; check the <= test")
+    return {"max_relative_error": worst, "speedup": round(base / cand, 4)}
+
+register_exercise(Exercise("09_experiments", "Speed-up in tokens", "max_relative_error", False, (0.0, 1e-6),
+                           check_speedup_exercise))
+
+# %% [markdown]
+# The library's own `tokens_to_reach` (defined just below) passes, and a version that forgets to interpolate (returning the
+# tokens of the first row at or below the target) fails with a hint.
+
+# %%
+from neoxcourse.experiments import tokens_to_reach as library_tokens_to_reach   # the next cell, exported
+result = check_speedup_exercise(library_tokens_to_reach)
+print(result)
+assert result["max_relative_error"] < 1e-12 and abs(result["speedup"] - 1.25) < 0.01, result
+def _no_interpolation(history, target, tps, metric):
+    return next((r["_step"] * tps for r in history if r.get(metric, math.inf) <= target), None)
+test_fail(lambda: check_speedup_exercise(_no_interpolation), contains="interpolate")
+
 
 # %%
 #| export
@@ -1122,96 +1215,6 @@ print(pull_request_body(runs, "Which learning rate suits the smoke recipe?"))
 #| hide
 _body = pull_request_body(runs, "q?")
 test_eq(_body.count("https://wandb.ai/") == 3 and experiment in _body, True)
-
-# %% [markdown]
-# ## Exercise: speed-up in tokens
-#
-# **Task.** In `exercises/09_experiments/starter.py`, write `tokens_to_reach(history, target,
-# tokens_per_step, metric)`: given a run's history (a list of dicts, one a logged step, each with `_step` and
-# maybe `metric`), return the number of tokens seen when `metric` first falls to `target` or below,
-# interpolating linearly between the logged step before the crossing and the one at it; return the first
-# step's tokens if the very first logged value is already at or below the target, and `None` if the metric
-# never gets there. Rows without the metric are skipped. Write it without importing `neoxcourse.experiments`.
-#
-# **How it is checked.** `check_exercise("09_experiments", tokens_to_reach)` runs your function on histories
-# with hand-computed answers (a crossing between rows, an exact hit, a noisy curve, rows without the metric, a
-# target never reached) and on a pair of runs shaped like FACTS' AdamW and Muon curves, whose token
-# speed-up it reports. It passes when every answer is within 1e-6 (relative) of the expected one, and
-# returns `max_relative_error` (lower is better) and `speedup`. `python starter.py` runs it.
-#
-# **How to submit.** `python starter.py --submit --name YOUR_NAME`, or
-# `submit("09_experiments", tokens_to_reach, name="YOUR_NAME")`; `leaderboard("09_experiments")` lists you.
-
-# %%
-from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # the course layer (00a)
-
-# %%
-#| export exercises
-import math
-
-import numpy as np
-
-from neoxcourse.exercises import hidden_rng
-
-def _curve(steps, a: float, b: float, c: float, metric: str = "validation/lm_loss") -> list:
-    "A history with `metric` = a + b / sqrt(step / c) logged at `steps` (the shape of a loss curve)."
-    return [{"_step": s, metric: a + b / math.sqrt(s / c)} for s in steps]
-
-def _exercise_cases() -> list:
-    m = "validation/lm_loss"
-    h = [{"_step": 10, m: 5.0}, {"_step": 20, m: 4.0}, {"_step": 30, "train/lm_loss": 3.2}, {"_step": 40, m: 3.0}]
-    noisy = [{"_step": 1, m: 5.0}, {"_step": 2, m: 4.0}, {"_step": 3, m: 4.5}, {"_step": 4, m: 3.0}]
-    return [(h, 4.5, 100, 1500.0), (h, 3.5, 100, 3000.0), (h, 4.0, 100, 2000), (h, 6.0, 100, 1000),
-            (h, 2.0, 100, None), (noisy, 4.2, 1000, 1800.0), ([], 1.0, 10, None)]
-
-def _random_cases(rng, n: int = 40) -> list:
-    "Hidden cases, new at every check: noisy falling curves, rows without the metric, targets anywhere."
-    from neoxcourse.experiments import tokens_to_reach        # the reference answer
-    m, cases = "validation/lm_loss", []
-    for _ in range(n):
-        steps = sorted(set(int(s) for s in rng.integers(1, 5000, int(rng.integers(2, 30)))))
-        values = 2 + 3 * np.exp(-np.asarray(steps) / rng.uniform(300, 3000)) + rng.normal(0, 0.05, len(steps))
-        history = [{"_step": s, m: float(v)} if rng.random() < 0.8 else {"_step": s, "train/lm_loss": float(v)}
-                   for s, v in zip(steps, values)]
-        target, tps = float(rng.uniform(values.min() - 0.1, values.max())), int(rng.integers(1, 10**5))
-        cases.append((history, target, tps, tokens_to_reach(history, target, tps, m)))
-    return cases
-
-def check_speedup_exercise(tokens_to_reach_fn) -> dict:
-    "Check exercise 09: the learner's tokens_to_reach on hand-computed and hidden random cases; report the speed-up."
-    m, worst = "validation/lm_loss", 0.0
-    for i, (history, target, tps, want) in enumerate(_exercise_cases() + _random_cases(hidden_rng())):
-        got = tokens_to_reach_fn(history, target, tps, m)
-        if (want is None) != (got is None):
-            raise ExerciseError(f"case {i}: target {target}: expected {want}, got {got!r}"
-                                + (" (never reached: return None)" if want is None else ""))
-        if want is None: continue
-        err = abs(got - want) / abs(want)
-        if err > 1e-6:
-            hint = " (interpolate between the row before the crossing and the row at it)" if i in (0, 1, 5) else ""
-            raise ExerciseError(f"case {i}: target {target}, tokens_per_step {tps}: expected {want}, got {got}{hint}")
-        worst = max(worst, err)
-    steps = range(200, 2401, 200)                        # validation every 200 of 2400 steps, as in FACTS' runs
-    adamw, muon = _curve(steps, 1.5, 0.2, 2400), _curve(steps, 1.476, 0.2, 2400)  # Muon: AdamW's loss at 0.8x
-    target = adamw[-1][m]
-    base, cand = tokens_to_reach_fn(adamw, target, 32 * 1024, m), tokens_to_reach_fn(muon, target, 32 * 1024, m)
-    if not base or not cand: raise ExerciseError("the AdamW / Muon pair gave no crossing; check the <= test")
-    return {"max_relative_error": worst, "speedup": round(base / cand, 4)}
-
-register_exercise(Exercise("09_experiments", "Speed-up in tokens", "max_relative_error", False, (0.0, 1e-6),
-                           check_speedup_exercise))
-
-# %% [markdown]
-# The library's own `tokens_to_reach` passes, and a version that forgets to interpolate (returning the
-# tokens of the first row at or below the target) fails with a hint.
-
-# %%
-result = check_speedup_exercise(tokens_to_reach)
-print(result)
-assert result["max_relative_error"] < 1e-12 and abs(result["speedup"] - 1.25) < 0.01, result
-def _no_interpolation(history, target, tps, metric):
-    return next((r["_step"] * tps for r in history if r.get(metric, math.inf) <= target), None)
-test_fail(lambda: check_speedup_exercise(_no_interpolation), contains="interpolate")
 
 # %% [markdown]
 # ## Recap
