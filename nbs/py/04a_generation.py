@@ -71,7 +71,6 @@ tokenizer = load_tokenizer(cfg)
 model_cfg = replace(cfg.model, vocab_size=max(cfg.model.vocab_size, len(tokenizer)))
 model_cfg
 
-
 # %% [markdown]
 # ## From scores to a token
 #
@@ -87,6 +86,79 @@ model_cfg
 #   usually measured with $\tau \approx 0.8$ and $p = 0.95$.
 #
 # Both filters set the logits they drop to $-\infty$, so that the softmax gives them probability 0.
+
+# %% [markdown]
+# ### Exercise first: nucleus sampling, by yourself
+#
+# Write it now, before reading on: the next cell is the library's `top_p_filter`.
+#
+# **Task.** In `exercises/04a_generation/starter.py`, write `top_p(logits, p)`: for logits of shape `(B, V)`,
+# keep in each row the fewest most likely tokens whose probabilities add up to at least `p`, and set every
+# other logit to `-inf`; `p >= 1` keeps everything. Write it without importing `neoxcourse.generate`.
+#
+# **How it is checked.** `check_exercise("04a_generation", top_p)` runs your function and `top_p_filter` on
+# the same hidden random logits, drawn afresh at every check (rows of 5 to 5,000 tokens, sharp and flat distributions, `p` from 0.1 to 1) and
+# reports `agreement`, the fraction of rows where both keep exactly the same tokens. It passes at 1.0; a
+# failing check says what differs (one token too few, the boundary token, the row order).
+#
+# **How to submit.** `python starter.py --submit --name YOUR_NAME`, or
+# `submit("04a_generation", top_p, name="YOUR_NAME")` in a notebook.
+
+# %%
+from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # the course layer (00a)
+
+# %%
+#| export exercises
+import torch
+
+from neoxcourse.exercises import hidden_rng
+from neoxcourse.generate import top_p_filter
+
+def check_top_p_exercise(top_p):
+    "Check exercise 04a: top_p(logits, p) must keep the same tokens as top_p_filter."
+    gen = torch.Generator().manual_seed(int(hidden_rng().integers(2**31)))   # hidden logits, new every check
+    rows = agree = 0
+    for V, scale in ((5, 1.0), (50, 3.0), (5000, 1.0), (5000, 8.0)):
+        for p in (0.1, 0.5, 0.9, 0.95, 1.0):
+            logits = torch.randn(8, V, generator=gen) * scale
+            want = top_p_filter(logits, p).isinf()
+            got = top_p(logits.clone(), p)
+            if not isinstance(got, torch.Tensor) or got.shape != logits.shape:
+                raise ExerciseError(f"top_p must return a tensor of shape {tuple(logits.shape)}")
+            got = got.isinf()
+            rows, agree = rows + len(logits), agree + (got == want).all(-1).sum().item()
+            if not torch.equal(got, want):
+                kept, should = (~got).sum(-1), (~want).sum(-1)
+                hint = ("you keep fewer tokens than needed: keep the token whose probability takes the "
+                        "sum past p" if (kept < should).any() else
+                        "you keep too many tokens" if (kept > should).any() else
+                        "the right number of tokens, but not the most likely ones: sort, then map back")
+                raise ExerciseError(f"rows of {V} tokens, p = {p}: {hint}")
+    return {"agreement": agree / rows, "rows": rows}
+
+
+register_exercise(Exercise("04a_generation", "Nucleus (top-p) sampling", "agreement", True, (1.0, 1.0),
+                           check_top_p_exercise))
+
+# %% [markdown]
+# The check is tested too: the reference solution passes, and the classic slip of dropping the token that
+# takes the sum past $p$ fails with a hint.
+
+# %%
+from neoxcourse.exercises import check_exercise
+import importlib.util
+path = cfg.root / "exercises" / "04a_generation" / "solution.py"
+spec = importlib.util.spec_from_file_location("solution_04a", path)
+solution = importlib.util.module_from_spec(spec); spec.loader.exec_module(solution)
+test_eq(check_exercise("04a_generation", solution.answer())["agreement"], 1.0)
+
+def one_too_few(logits, p):  # keeps only the tokens strictly inside p
+    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+    drop = sorted_logits.softmax(-1).cumsum(-1) > p
+    return logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+
+test_fail(lambda: check_exercise("04a_generation", one_too_few), contains="fewer tokens than needed")
+
 
 # %%
 #| export
@@ -262,7 +334,7 @@ def left_pad(rows, pad_token_id=0):
 # lengths. The course's own benchmark (`bench/results/generation.json`: H200, fp16, batch 1, a 128-token
 # prompt and 256 new tokens, the reference model) measured **279 tokens/s with the cache and 348 without**.
 # The cache pays off when the uncached call is no longer cheap: long sequences (its cost grows with the
-# length, the cache's does not), a CPU (which has no idle parallel units to hide the extra work), or a batch
+# length in every matrix product, a cached step's only in attention), a CPU (which has no idle parallel units to hide the extra work), or a batch
 # of many rows, as in evaluation. On this CPU, with half the context as prompt:
 
 # %%
@@ -559,74 +631,35 @@ with tempfile.TemporaryDirectory() as d:
 s1
 
 # %% [markdown]
-# ## Exercise: nucleus sampling, by yourself
+# ## Try this
 #
-# **Task.** In `exercises/04a_generation/starter.py`, write `top_p(logits, p)`: for logits of shape `(B, V)`,
-# keep in each row the fewest most likely tokens whose probabilities add up to at least `p`, and set every
-# other logit to `-inf`; `p >= 1` keeps everything. Write it without importing `neoxcourse.generate`.
+# Change one thing, rerun the cell, compare with what it should show; each runs in seconds on a CPU.
 #
-# **How it is checked.** `check_exercise("04a_generation", top_p)` runs your function and `top_p_filter` on
-# the same random logits (rows of 5 to 5,000 tokens, sharp and flat distributions, `p` from 0.1 to 1) and
-# reports `agreement`, the fraction of rows where both keep exactly the same tokens. It passes at 1.0; a
-# failing check says what differs (one token too few, the boundary token, the row order).
-#
-# **How to submit.** `python starter.py --submit --name YOUR_NAME`, or
-# `submit("04a_generation", top_p, name="YOUR_NAME")` in a notebook.
+# 1. **Temperature.** Five tokens with fixed scores; `sample_next` draws 4,000 times. Set `temperature` to 0.3,
+#    1.0 or 3.0. You should see the draws follow `softmax(logits / temperature)` within a couple of percent:
+#    at 0.3 almost always the best token, at 3.0 nearly uniform.
 
 # %%
-from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # the course layer (00a)
+temperature = 1.0   # try 0.3 or 3.0
+scores = torch.tensor([[2.0, 1.0, 0.5, 0.0, -1.0]]).expand(4000, 5)
+draws = sample_next(scores, temperature=temperature, generator=torch.Generator().manual_seed(0))
+freq = torch.bincount(draws, minlength=5) / len(draws)
+expected = (scores[0] / temperature).softmax(-1)
+print("sampled ", [round(v, 3) for v in freq.tolist()]); print("expected", [round(v, 3) for v in expected.tolist()])
+test_close(freq, expected, eps=0.03)
 
-# %%
-#| export exercises
-import torch
-
-from neoxcourse.exercises import hidden_rng
-from neoxcourse.generate import top_p_filter
-
-def check_top_p_exercise(top_p):
-    "Check exercise 04a: top_p(logits, p) must keep the same tokens as top_p_filter."
-    gen = torch.Generator().manual_seed(int(hidden_rng().integers(2**31)))   # hidden logits, new every check
-    rows = agree = 0
-    for V, scale in ((5, 1.0), (50, 3.0), (5000, 1.0), (5000, 8.0)):
-        for p in (0.1, 0.5, 0.9, 0.95, 1.0):
-            logits = torch.randn(8, V, generator=gen) * scale
-            want = top_p_filter(logits, p).isinf()
-            got = top_p(logits.clone(), p)
-            if not isinstance(got, torch.Tensor) or got.shape != logits.shape:
-                raise ExerciseError(f"top_p must return a tensor of shape {tuple(logits.shape)}")
-            got = got.isinf()
-            rows, agree = rows + len(logits), agree + (got == want).all(-1).sum().item()
-            if not torch.equal(got, want):
-                kept, should = (~got).sum(-1), (~want).sum(-1)
-                hint = ("you keep fewer tokens than needed: keep the token whose probability takes the "
-                        "sum past p" if (kept < should).any() else
-                        "you keep too many tokens" if (kept > should).any() else
-                        "the right number of tokens, but not the most likely ones: sort, then map back")
-                raise ExerciseError(f"rows of {V} tokens, p = {p}: {hint}")
-    return {"agreement": agree / rows, "rows": rows}
-
-
-register_exercise(Exercise("04a_generation", "Nucleus (top-p) sampling", "agreement", True, (1.0, 1.0),
-                           check_top_p_exercise))
 
 # %% [markdown]
-# The check is tested too: the reference solution passes, and the classic slip of dropping the token that
-# takes the sum past $p$ fails with a hint.
+# 2. **Nucleus size.** Same scores, `top_p` of 0.5, 0.9 or 1.0. You should see only the fewest best tokens whose
+#    probabilities reach `top_p` ever drawn: 1 token at 0.5 (the best has 0.56), 4 at 0.9 (the best three sum to
+#    0.896, just short of it), all 5 at 1.0.
 
 # %%
-from neoxcourse.exercises import check_exercise
-import importlib.util
-path = cfg.root / "exercises" / "04a_generation" / "solution.py"
-spec = importlib.util.spec_from_file_location("solution_04a", path)
-solution = importlib.util.module_from_spec(spec); spec.loader.exec_module(solution)
-test_eq(check_exercise("04a_generation", solution.answer())["agreement"], 1.0)
+top_p = 0.9   # try 0.5 or 1.0
+draws = sample_next(scores, temperature=1.0, top_p=top_p, generator=torch.Generator().manual_seed(0))
+print(f"top_p {top_p}: tokens ever drawn", sorted(set(draws.tolist())))
+test_eq(len(set(draws.tolist())), {0.5: 1, 0.9: 4, 1.0: 5}.get(top_p, len(set(draws.tolist()))))
 
-def one_too_few(logits, p):  # keeps only the tokens strictly inside p
-    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-    drop = sorted_logits.softmax(-1).cumsum(-1) > p
-    return logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
-
-test_fail(lambda: check_exercise("04a_generation", one_too_few), contains="fewer tokens than needed")
 
 # %% [markdown]
 # ## Recap

@@ -12,7 +12,7 @@
 #   tokenizers), next-token accuracy, line completion with BLEU, and HumanEval pass@k with its unbiased estimator.
 # - **You need:** chapters 02 to 05 (the sandbox of appendix 08a runs HumanEval; reading it is optional); a T4 with chapter 05's checkpoint for real numbers
 #   (a CPU trains the smoke recipe and scores it).
-# - **Time:** about 10 minutes on a T4 (HumanEval's generation most of it); about 2 minutes on a CPU with the
+# - **Time:** about 10 minutes on a T4 (HumanEval's generation most of it); about 3 minutes on a CPU with the
 #   smoke config, as CI runs it.
 # - **You should see:** every metric by name; for a T4-trained checkpoint about 0.8 bits per byte (the course's
 #   capstone runs: 0.80 and 0.85) and HumanEval pass@1 near 0 (0 and 0.6% there); for the smoke model
@@ -579,7 +579,6 @@ alone = [continue_text(model, tokenizer, ex.prefix, 1, cfg.evaluation.max_new_to
          for ex in lines]
 test_eq(predictions, alone)          # complete_lines batched them, 32 rows at a time
 
-
 # %% [markdown]
 # ## HumanEval pass@k
 #
@@ -606,6 +605,72 @@ test_eq(predictions, alone)          # complete_lines batched them, 32 rows at a
 # completion's `if __name__ == "__main__":` block runs too (under `exec` it does not), which can only turn a
 # pass into a failure when that block crashes or loops. A sample that needs between 3 and 5 s, or much memory, can
 # therefore be scored differently.
+
+# %% [markdown]
+# ### Exercise first: the unbiased estimator
+#
+# Write it now, before reading on: the next cells are the library's `pass_at_k`.
+#
+# **Task** (`exercises/08_evaluation/`): write `pass_at_k(n, c, k)` yourself in `starter.py`, from the
+# equation above, numerically stable for n up to 1000. **Check**: `python starter.py` compares it with the
+# exact binomial formula (`exact_pass_at_k`, in fractions: an independent reference) on
+# 3,000 hidden random (n, c, k), new at every check, and the edge cases (c = 0, c = n, n - c < k) and reports the
+# largest absolute error (pass/fail: it passes below 1e-9); it also refuses estimators that return the biased
+# $1-(1-c/n)^k$. **Submit**: `python starter.py --submit --name YOU [--config CONFIG --checkpoint DIR]`:
+# with a checkpoint, the evaluation of your best checkpoint goes in the same W&B run.
+
+# %%
+from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # the course layer (00a)
+
+# %%
+#| export exercises
+import math
+
+import numpy as np
+
+from neoxcourse.evaluate import exact_pass_at_k
+from neoxcourse.exercises import hidden_rng
+
+def check_pass_at_k(estimator) -> dict:
+    """Check an estimator(n, c, k) against the exact binomial form; return its largest error."""
+    if not callable(estimator):
+        raise ExerciseError("answer() must return your function pass_at_k(n, c, k)")
+    rng = hidden_rng()                                   # hidden cases, new at every check
+    cases = [(1, 0, 1), (1, 1, 1), (10, 0, 10), (10, 10, 1), (10, 7, 5), (200, 1, 100),
+             (1000, 3, 500)]                                  # edge cases first, then random ones
+    for _ in range(3000):
+        n = int(rng.integers(1, 1001))
+        c, k = int(rng.integers(0, n + 1)), int(rng.integers(1, n + 1))
+        cases.append((n, c, k))
+    worst, where = 0.0, None
+    for n, c, k in cases:
+        got = float(estimator(n, c, k))
+        err = abs(got - float(exact_pass_at_k(n, c, k)))
+        if not math.isfinite(got) or err > worst:
+            worst, where = (math.inf if not math.isfinite(got) else err), (n, c, k)
+    if worst > 1e-9:
+        n, c, k = where
+        biased = 1 - (1 - c / n) ** k
+        hint = (" That is 1 - (1 - c/n)^k, the biased estimate: draw without replacement."
+                if abs(float(estimator(n, c, k)) - biased) < 1e-9 else "")
+        raise ExerciseError(f"pass_at_k{where} = {estimator(n, c, k)!r}, expected "
+                            f"{float(exact_pass_at_k(n, c, k))!r} (error {worst:.3g}).{hint}")
+    return {"max_abs_error": worst, "cases": len(cases)}
+
+
+register_exercise(Exercise("08_evaluation", "The unbiased pass@k estimator", "max_abs_error",
+                           False, (0.0, 1e-9), check_pass_at_k))
+
+# %%
+from neoxcourse.exercises import check_exercise
+
+from neoxcourse.evaluate import pass_at_k as library_pass_at_k   # the next cells, exported
+check_exercise("08_evaluation", library_pass_at_k)
+
+# %%
+test_fail(lambda: check_pass_at_k(lambda n, c, k: 1 - (1 - c / n) ** k), contains="biased")
+test_fail(lambda: check_pass_at_k(lambda n, c, k: c / n), contains="expected")
+
 
 # %%
 #| export
@@ -987,67 +1052,6 @@ def completion_box(model, tokenizer, max_new_tokens: int = 64, temperature: floa
 # %%
 box = completion_box(model, tokenizer)
 box
-
-# %% [markdown]
-# ## Exercise
-#
-# **Task** (`exercises/08_evaluation/`): write `pass_at_k(n, c, k)` yourself in `starter.py`, from the
-# equation above, numerically stable for n up to 1000. **Check**: `python starter.py` compares it with the
-# exact binomial formula on 3,000 random (n, c, k) and the edge cases (c = 0, c = n, n - c < k) and reports the
-# largest absolute error (it passes below 1e-9); it also refuses estimators that return the biased
-# $1-(1-c/n)^k$. **Submit**: `python starter.py --submit --name YOU [--config CONFIG --checkpoint DIR]`:
-# with a checkpoint, the evaluation of your best checkpoint goes in the same W&B run.
-
-# %%
-from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # the course layer (00a)
-
-# %%
-#| export exercises
-import math
-
-import numpy as np
-
-from neoxcourse.evaluate import exact_pass_at_k
-from neoxcourse.exercises import hidden_rng
-
-def check_pass_at_k(estimator) -> dict:
-    """Check an estimator(n, c, k) against the exact binomial form; return its largest error."""
-    if not callable(estimator):
-        raise ExerciseError("answer() must return your function pass_at_k(n, c, k)")
-    rng = hidden_rng()                                   # hidden cases, new at every check
-    cases = [(1, 0, 1), (1, 1, 1), (10, 0, 10), (10, 10, 1), (10, 7, 5), (200, 1, 100),
-             (1000, 3, 500)]                                  # edge cases first, then random ones
-    for _ in range(3000):
-        n = int(rng.integers(1, 1001))
-        c, k = int(rng.integers(0, n + 1)), int(rng.integers(1, n + 1))
-        cases.append((n, c, k))
-    worst, where = 0.0, None
-    for n, c, k in cases:
-        got = float(estimator(n, c, k))
-        err = abs(got - float(exact_pass_at_k(n, c, k)))
-        if not math.isfinite(got) or err > worst:
-            worst, where = (math.inf if not math.isfinite(got) else err), (n, c, k)
-    if worst > 1e-9:
-        n, c, k = where
-        biased = 1 - (1 - c / n) ** k
-        hint = (" That is 1 - (1 - c/n)^k, the biased estimate: draw without replacement."
-                if abs(float(estimator(n, c, k)) - biased) < 1e-9 else "")
-        raise ExerciseError(f"pass_at_k{where} = {estimator(n, c, k)!r}, expected "
-                            f"{float(exact_pass_at_k(n, c, k))!r} (error {worst:.3g}).{hint}")
-    return {"max_abs_error": worst, "cases": len(cases)}
-
-
-register_exercise(Exercise("08_evaluation", "The unbiased pass@k estimator", "max_abs_error",
-                           False, (0.0, 1e-9), check_pass_at_k))
-
-# %%
-from neoxcourse.exercises import check_exercise
-
-check_exercise("08_evaluation", pass_at_k)
-
-# %%
-test_fail(lambda: check_pass_at_k(lambda n, c, k: 1 - (1 - c / n) ** k), contains="biased")
-test_fail(lambda: check_pass_at_k(lambda n, c, k: c / n), contains="expected")
 
 # %% [markdown]
 # ## Recap
