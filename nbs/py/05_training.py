@@ -146,6 +146,117 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 uniform = lm_loss(torch.zeros(2, 3, 8192), torch.zeros(2, 3, dtype=torch.long))  # equal logits everywhere
 test_close(uniform.item(), math.log(8192), eps=1e-4)
 
+# %% [markdown]
+# ### Exercise first: gradient accumulation, by yourself
+#
+# Write it now, with `lm_loss` just above, before reading on: the next cells are the library's training
+# step, micro-batch loop included.
+#
+# **Task.** In `exercises/05_training/starter.py`, write `accumulate_gradients(model, batches)`: run forward and
+# backward over the micro-batches `[(x, y), ...]` so that afterwards every parameter's `.grad` holds the
+# gradient of the **mean** loss over all of them (as if they had been one batch), and return that mean loss.
+# Use `lm_loss(logits, y)` from this chapter; do not call `zero_grad` (the caller does, before).
+#
+# **How it is checked.** `check_exercise("05_training", accumulate_gradients)` builds a small GPT-NeoX (vocabulary, sequence length and weights drawn afresh at every check),
+# computes the reference gradient of one batch of 8 sequences with a single `backward()`, then calls your
+# function with the same 8 sequences split into 4 x 2, 2 x 4 and 1 x 8 micro-batches. It reports
+# `max_relative_error`, the largest difference from the reference relative to the largest reference gradient;
+# it passes below 1e-4 (float32 sums in another order differ by about 1e-7). A failing check names the
+# classic mistakes: gradients n times too large (the loss was not divided by the number of micro-batches), or
+# equal to the last micro-batch's alone (gradients were zeroed inside the loop).
+#
+# **How to submit.** `python starter.py --submit --name YOUR_NAME` (in `exercises/05_training/`), or
+# `submit("05_training", accumulate_gradients, name="YOUR_NAME")` in a notebook: a W&B run in group
+# `05_training`, offline if you are not signed in (`wandb sync` uploads it later).
+
+# %%
+from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # the course layer (00a)
+
+# %%
+#| export exercises
+import torch
+
+from neoxcourse.exercises import hidden_rng
+from neoxcourse.model import GPTNeoX
+from neoxcourse.train import lm_loss
+
+def _relative_error(got: list, want: list, scale: float) -> float:
+    return max((g - w).abs().max().item() for g, w in zip(got, want)) / scale
+
+def _accumulation_hint(model, batches, got, want, scale) -> str:
+    "Name the classic mistake the gradients `got` show, by comparing them with what each mistake gives."
+    n = len(batches)
+    if _relative_error(got, [n * w for w in want], n * scale) < 1e-4:
+        return (f"the gradients are {n} times too large: divide each micro-batch's loss by the number of "
+                f"micro-batches ({n}) before backward()")
+    model.zero_grad(set_to_none=True)
+    lm_loss(model(batches[-1][0]), batches[-1][1]).backward()  # the last micro-batch alone
+    last = [p.grad.clone() for p in model.parameters()]
+    if any(_relative_error(got, [c * g for g in last], scale) < 1e-3 for c in (1, 1 / n)):
+        return "the gradients are the last micro-batch's only: do not zero them between micro-batches"
+    return "the gradients differ from those of the whole batch"
+
+def check_accumulation_exercise(accumulate) -> dict:
+    "Check exercise 05: accumulate(model, batches) must leave the one-batch mean-loss gradient in .grad."
+    from neoxcourse.config import ModelConfig
+    rng = hidden_rng()                                   # hidden model and batch, new at every check
+    T, V = int(rng.integers(8, 24)), int(rng.integers(64, 200))
+    mcfg = ModelConfig(num_layers=2, hidden_size=32, num_attention_heads=4, seq_length=T,
+                       max_position_embeddings=T, vocab_size=V, intermediate_size=128)
+    torch.manual_seed(int(rng.integers(2**31)))
+    model = GPTNeoX(mcfg)
+    gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    x, y = torch.randint(V, (8, T), generator=gen), torch.randint(V, (8, T), generator=gen)
+    want_loss = lm_loss(model(x), y)
+    want_loss.backward()
+    want = [p.grad.clone() for p in model.parameters()]
+    scale = max(g.abs().max().item() for g in want)
+    worst = 0.0
+    for n in (4, 2, 1):
+        model.zero_grad(set_to_none=True)
+        batches = list(zip(x.chunk(n), y.chunk(n)))
+        loss = accumulate(model, batches)
+        got = [p.grad for p in model.parameters()]
+        if any(g is None for g in got):
+            raise ExerciseError("some .grad is None: call backward() on each loss")
+        err = _relative_error(got, want, scale)
+        if err > 1e-4:
+            raise ExerciseError(f"with {n} micro-batches of {8 // n}: relative error {err:.2e}; "
+                                f"{_accumulation_hint(model, batches, got, want, scale)}")
+        if abs(float(loss) - want_loss.item()) > 1e-4:
+            raise ExerciseError(f"returned loss {float(loss):.5f}, the mean over the batch is "
+                                f"{want_loss.item():.5f}")
+        worst = max(worst, err)
+    return {"max_relative_error": worst, "cases": 3}
+
+register_exercise(Exercise("05_training", "Gradient accumulation", "max_relative_error", False,
+                           (0.0, 1e-4), check_accumulation_exercise))
+
+# %% [markdown]
+# The check itself is tested: the reference solution passes, and the two classic mistakes fail with their hints.
+
+# %%
+import importlib.util
+from neoxcourse.exercises import check_exercise
+spec = importlib.util.spec_from_file_location("solution", cfg.root / "exercises" / "05_training" / "solution.py")
+solution = importlib.util.module_from_spec(spec); spec.loader.exec_module(solution)
+assert check_exercise("05_training", solution.answer())["max_relative_error"] < 1e-4
+
+def no_division(model, batches):
+    losses = [lm_loss(model(x), y) for x, y in batches]
+    for loss in losses: loss.backward()
+    return sum(l.item() for l in losses) / len(losses)
+
+def zeroing(model, batches):
+    total = 0.0
+    for x, y in batches:
+        model.zero_grad()
+        loss = lm_loss(model(x), y); loss.backward(); total += loss.item()
+    return total / len(batches)
+
+test_fail(lambda: check_exercise("05_training", no_division), contains="divide each micro-batch's loss")
+test_fail(lambda: check_exercise("05_training", zeroing), contains="do not zero them")
+
 
 # %% [markdown]
 # **Gradient accumulation.** The global batch the recipe asks for (say 32 sequences of 1024 tokens)
@@ -1128,119 +1239,13 @@ if lr <= 3e-2: assert lr_losses[-1] < lr_losses[0] - 0.5, lr_losses   # a sane l
 
 # %% [markdown]
 # 3. **On a T4 only: the micro-batch against speed and memory.** Run
-#    `benchmark_steps(cfg, micro_batch=m)` for `m` in 8, 16, 32 and 48 with `configs/t4.yml`. You should see
-#    peak memory grow about linearly (the course's GPU measurement of this recipe: about 6.9 GiB at 32, see
-#    `bench/results/t4_recipe_micro_batch.json`), tokens/s rise then flatten, and 48 or more run out of the
-#    14.7 GiB a Colab T4 gives PyTorch, or come close: the largest micro-batch that fits is usually the fastest.
-#    On a CPU this says little, which is why the cell is left to you.
-
-# %% [markdown]
-# ## Exercise: gradient accumulation, by yourself
+#    `benchmark_steps(cfg, micro_batch=m)` for `m` in 8, 16 and 32 with `configs/t4.yml`. You should see peak
+#    memory about double with `m`: the course's GPU measurement of this recipe under T4 conditions had 2.0, 3.6
+#    and 6.9 GiB (`bench/results/t4_recipe_micro_batch.json`), so 64 would need about 14 GiB, at the edge of the
+#    14.7 GiB a Colab T4 gives PyTorch. Tokens/s should rise with `m` (0.41M, 0.64M and 0.90M there): the
+#    largest micro-batch that fits with some room is usually the fastest. On a CPU this says little, which is
+#    why the cell is left to you.
 #
-# **Task.** In `exercises/05_training/starter.py`, write `accumulate_gradients(model, batches)`: run forward and
-# backward over the micro-batches `[(x, y), ...]` so that afterwards every parameter's `.grad` holds the
-# gradient of the **mean** loss over all of them (as if they had been one batch), and return that mean loss.
-# Use `lm_loss(logits, y)` from this chapter; do not call `zero_grad` (the caller does, before).
-#
-# **How it is checked.** `check_exercise("05_training", accumulate_gradients)` builds a small GPT-NeoX,
-# computes the reference gradient of one batch of 8 sequences with a single `backward()`, then calls your
-# function with the same 8 sequences split into 4 x 2, 2 x 4 and 1 x 8 micro-batches. It reports
-# `max_relative_error`, the largest difference from the reference relative to the largest reference gradient;
-# it passes below 1e-4 (float32 sums in another order differ by about 1e-7). A failing check names the
-# classic mistakes: gradients n times too large (the loss was not divided by the number of micro-batches), or
-# equal to the last micro-batch's alone (gradients were zeroed inside the loop).
-#
-# **How to submit.** `python starter.py --submit --name YOUR_NAME` (in `exercises/05_training/`), or
-# `submit("05_training", accumulate_gradients, name="YOUR_NAME")` in a notebook: a W&B run in group
-# `05_training`, offline if you are not signed in (`wandb sync` uploads it later).
-
-# %%
-from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # the course layer (00a)
-
-# %%
-#| export exercises
-import torch
-
-from neoxcourse.exercises import hidden_rng
-from neoxcourse.model import GPTNeoX
-from neoxcourse.train import lm_loss
-
-def _relative_error(got: list, want: list, scale: float) -> float:
-    return max((g - w).abs().max().item() for g, w in zip(got, want)) / scale
-
-def _accumulation_hint(model, batches, got, want, scale) -> str:
-    "Name the classic mistake the gradients `got` show, by comparing them with what each mistake gives."
-    n = len(batches)
-    if _relative_error(got, [n * w for w in want], n * scale) < 1e-4:
-        return (f"the gradients are {n} times too large: divide each micro-batch's loss by the number of "
-                f"micro-batches ({n}) before backward()")
-    model.zero_grad(set_to_none=True)
-    lm_loss(model(batches[-1][0]), batches[-1][1]).backward()  # the last micro-batch alone
-    last = [p.grad.clone() for p in model.parameters()]
-    if any(_relative_error(got, [c * g for g in last], scale) < 1e-3 for c in (1, 1 / n)):
-        return "the gradients are the last micro-batch's only: do not zero them between micro-batches"
-    return "the gradients differ from those of the whole batch"
-
-def check_accumulation_exercise(accumulate) -> dict:
-    "Check exercise 05: accumulate(model, batches) must leave the one-batch mean-loss gradient in .grad."
-    from neoxcourse.config import ModelConfig
-    rng = hidden_rng()                                   # hidden model and batch, new at every check
-    T, V = int(rng.integers(8, 24)), int(rng.integers(64, 200))
-    mcfg = ModelConfig(num_layers=2, hidden_size=32, num_attention_heads=4, seq_length=T,
-                       max_position_embeddings=T, vocab_size=V, intermediate_size=128)
-    torch.manual_seed(int(rng.integers(2**31)))
-    model = GPTNeoX(mcfg)
-    gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
-    x, y = torch.randint(V, (8, T), generator=gen), torch.randint(V, (8, T), generator=gen)
-    want_loss = lm_loss(model(x), y)
-    want_loss.backward()
-    want = [p.grad.clone() for p in model.parameters()]
-    scale = max(g.abs().max().item() for g in want)
-    worst = 0.0
-    for n in (4, 2, 1):
-        model.zero_grad(set_to_none=True)
-        batches = list(zip(x.chunk(n), y.chunk(n)))
-        loss = accumulate(model, batches)
-        got = [p.grad for p in model.parameters()]
-        if any(g is None for g in got):
-            raise ExerciseError("some .grad is None: call backward() on each loss")
-        err = _relative_error(got, want, scale)
-        if err > 1e-4:
-            raise ExerciseError(f"with {n} micro-batches of {8 // n}: relative error {err:.2e}; "
-                                f"{_accumulation_hint(model, batches, got, want, scale)}")
-        if abs(float(loss) - want_loss.item()) > 1e-4:
-            raise ExerciseError(f"returned loss {float(loss):.5f}, the mean over the batch is "
-                                f"{want_loss.item():.5f}")
-        worst = max(worst, err)
-    return {"max_relative_error": worst, "cases": 3}
-
-register_exercise(Exercise("05_training", "Gradient accumulation", "max_relative_error", False,
-                           (0.0, 1e-4), check_accumulation_exercise))
-
-# %% [markdown]
-# The check itself is tested: the reference solution passes, and the two classic mistakes fail with their hints.
-
-# %%
-import importlib.util
-from neoxcourse.exercises import check_exercise
-spec = importlib.util.spec_from_file_location("solution", cfg.root / "exercises" / "05_training" / "solution.py")
-solution = importlib.util.module_from_spec(spec); spec.loader.exec_module(solution)
-assert check_exercise("05_training", solution.answer())["max_relative_error"] < 1e-4
-
-def no_division(model, batches):
-    losses = [lm_loss(model(x), y) for x, y in batches]
-    for loss in losses: loss.backward()
-    return sum(l.item() for l in losses) / len(losses)
-
-def zeroing(model, batches):
-    total = 0.0
-    for x, y in batches:
-        model.zero_grad()
-        loss = lm_loss(model(x), y); loss.backward(); total += loss.item()
-    return total / len(batches)
-
-test_fail(lambda: check_exercise("05_training", no_division), contains="divide each micro-batch's loss")
-test_fail(lambda: check_exercise("05_training", zeroing), contains="do not zero them")
 
 # %% [markdown]
 # ## Recap
