@@ -5,10 +5,8 @@ import torch
 
 def top_p(logits: torch.Tensor, p: float) -> torch.Tensor:
     "Keep the fewest most likely tokens of each row (B, V) whose probabilities reach p; -inf the rest."
-    # TODO 1: sort each row, most likely first, and keep the order           torch.sort(..., descending=True)
-    # TODO 2: probabilities of the sorted row and their running sum          softmax, cumsum
-    # TODO 3: drop a token when the sum *before* it already reaches p       (so the boundary token stays)
-    # TODO 4: put the mask back in vocabulary order and fill with -inf      scatter, masked_fill
+    # Which tokens form the smallest set whose probabilities reach p? Work it out on a row of four logits
+    # by hand first (README.md), then vectorise it over the rows.
     raise NotImplementedError("write top_p: see README.md")
 
 

@@ -6,9 +6,8 @@ from neoxcourse.train import lm_loss
 
 def accumulate_gradients(model, batches):
     "Forward and backward over micro-batches [(x, y), ...]; leave the mean loss's gradient in .grad; return it."
-    # TODO 1: for each (x, y): logits = model(x)                      (B, T, V); loss = lm_loss(logits, y)
-    # TODO 2: backward a loss scaled so that the n gradients add up to the gradient of the mean
-    # TODO 3: return the mean of the n losses (detached, e.g. with .item())
+    # .grad adds up over backward() calls. What must each micro-batch contribute so that the sum is the
+    # gradient of the mean over all of them?
     raise NotImplementedError("write accumulate_gradients: see README.md")
 
 

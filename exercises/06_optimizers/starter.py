@@ -18,9 +18,8 @@ class Lion(Optimizer):
                 state = self.state[p]
                 if not state: state["exp_avg"] = torch.zeros_like(p)
                 m = state["exp_avg"]
-                # TODO 1: the update direction c = sign(beta1 * m + (1 - beta1) * g)
-                # TODO 2: decoupled weight decay, then p <- p - lr * c
-                # TODO 3: the momentum m <- beta2 * m + (1 - beta2) * g  (after the update, in place)
+                # TODO: Algorithm 2 of the paper (arXiv:2302.06675): the update, decoupled weight decay,
+                # the momentum; mind which beta goes where and the order of the steps.
                 p.add_(p.grad, alpha=-lr)   # placeholder: plain SGD; replace it
         return None
 

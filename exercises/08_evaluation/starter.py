@@ -6,8 +6,8 @@ Submit with `python starter.py --submit --name YOU [--config CONFIG --checkpoint
 
 def pass_at_k(n: int, c: int, k: int) -> float:
     "Probability that at least one of k samples drawn without replacement from n (c correct) is correct."
-    # TODO 1: if n - c < k, every draw of k samples holds a correct one
-    # TODO 2: 1 - C(n-c, k) / C(n, k), written as 1 - prod over i = n-c+1 .. n of (1 - k / i)
+    # TODO: the probability that k samples drawn without replacement from n include a correct one, in a form
+    # that stays exact for n up to 1000 (binomials that large overflow a float).
     raise NotImplementedError("write pass_at_k: see README.md")
 
 
