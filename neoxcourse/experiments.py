@@ -575,7 +575,9 @@ class TrackBoard:
         lines += [f"\n- not ranked, {r['seeds']} seed (a record needs {self.track.seeds_for_record}): {r['learner']}, "
                   f"{r['recipe']}, {r['mean']:.4f}" for r in self.unconfirmed]
         lines += [f"- rejected {r['run']} ({r['learner']}): {r['reason']}" for r in self.rejected]
-        lines += ["", "Baselines (bench/results, GPU):", format_table(self.baselines) if self.baselines
+        lines += ["", "Baselines (bench/results/lab_protocol.json, GPU: each arm at its tuned lr; bits per byte from the "
+                  "logged validation loss and the split's mean bytes per token, not recomputed from checkpoints):",
+                  format_table(self.baselines) if self.baselines
                   else f"(none committed yet: {self.track.baselines})"]
         if self.val_sha256: lines.append(f"\nvalidation split sha256 {self.val_sha256[:16]}...")
         return "\n".join(lines)
