@@ -1709,15 +1709,16 @@ test_close(sum(lion_rms) / len(lion_rms), SMOKE_LRS["lion"].lr, eps=0.2 * SMOKE_
 
 
 # %% [markdown]
-# What to see: Lion's update is $\pm\eta$ in every coordinate, so its RMS is the learning rate (3e-4) in
-# every hidden layer (a little off where weight decay adds to it; lower in the byte embedding, whose rows for
-# bytes absent from a batch have no gradient and no momentum, so sign 0). AdamW's is close to its rate too (about $\eta$ times
-# $|\hat m|/\sqrt{\hat v}$, below 1 when gradients are noisy), the same for every layer whatever its gradient's
-# size. Muon's is set by the matrix's shape: an orthogonal update of an $r \times c$ matrix has RMS
-# $1/\sqrt{\max(r, c)}$, times the lr and the shape factor, so large matrices move less per entry; the embeddings
-# and head (trained by AdamW inside Muon) follow AdamW's rate. The ratio to the weight's RMS is the number to
-# watch in a long run: around 1e-3 per step is typical, and a layer far above the others is often the one that
-# spikes.
+# What to see: Lion's update is $\pm\eta$ in every coordinate, so its RMS is exactly the learning rate (3e-4)
+# in every hidden layer (lower in the byte embedding, whose rows for bytes absent from a batch have no gradient
+# and no momentum, so sign 0). AdamW's is below its rate (about 0.4 x 3e-3 here: $|\hat m|/\sqrt{\hat v}$ is below
+# one when gradients are noisy) and about the same in every layer, whatever the size of its gradient. Muon's is
+# set by the matrix's shape: an orthogonal update of an $r \times c$ matrix has RMS $1/\sqrt{\max(r, c)}$, times
+# the lr (0.02) and the shape factor $\sqrt{\max(1, r/c)}$, so `dense_h_to_4h` (256 x 64) moves about
+# $0.02 \cdot 2/16 = 2.5\cdot10^{-3}$ per entry and `dense_4h_to_h` (64 x 256) half that; the embeddings and head
+# (trained by AdamW inside Muon) follow AdamW's rate. The ratio to the weight's own RMS is the number to watch
+# in a long run (here 0.002-0.03 a step, early in a small run; a layer far above the others is often the one that
+# spikes).
 
 # %% [markdown]
 # ## Weight decay, and its two kinds
