@@ -44,6 +44,7 @@ def time_loop(cfg) -> dict:
     from neoxcourse.train import train
     stamps, start = [], time.perf_counter()
     r = train(cfg, on_step=lambda step, res: stamps.append(time.perf_counter()))
+    stamps = stamps[:-1]                               # the last step's stamp comes after the final eval and save
     k = len(stamps) * 2 // 5                           # steady state: after compilation and CUDA-graph recording
     steady = cfg.training.global_batch_size * cfg.model.seq_length * (len(stamps) - 1 - k) / (stamps[-1] - stamps[k])
     return {"tokens_per_s": steady, "loop_tokens_per_s": r.tokens_per_sec,

@@ -57,7 +57,7 @@ def loop_table(res):
     "`neoxcourse train` itself, eager against its default fast path (bench/bench_loop.py), and evaluation's speed."
     if not res or not res.get("loop"): return []
     lines = [f"**The training loop, `neoxcourse train` itself** ({res['gpu']} in T4 emulation, torch {res['torch']}, "
-             f"{res['date'][:10]}; {res['steps']} iterations of the real loop, tokens/s over the last 60%; eager = "
+             f"{res['date'][:10]}; {res['steps']} iterations of the real loop, tokens/s as the loop reports them, first step left out; eager = "
              f"`training.compile=false`, the per-parameter optimizer; default = model and loss compiled together, "
              f"CUDA graphs when a step is one micro-batch, the multi-tensor optimizer)", "",
              "| recipe | loop | micro-batch x accumulation | tokens/s | MFU | peak GiB | first step (compile) |",
@@ -74,7 +74,10 @@ def loop_table(res):
     bench = res.get("bench_train", {})
     extra = [f"{LABELS.get(n, n)}: {b['tokens_per_s'] / 1e6:.2f}M tokens/s" for n, b in bench.items()
              if "tokens_per_s" in b]
-    if extra: lines += ["", "Same run, the step benchmark at the reference size: " + "; ".join(extra) + "."]
+    first = res.get("parts_from_first_call")
+    where = (f"An earlier call on the same kind of machine (commit {first['commit'][:7]}, `{first['command']}`)"
+             if first else "Same run")
+    if extra: lines += ["", where + ", the step benchmark at the reference size: " + "; ".join(extra) + "."]
     ratios = [f"{res[k]:.2f}x {what}" for k, what in (("loop_vs_transformers_compiled", "transformers' compiled step"),
                                                      ("loop_vs_best_variant", "the benchmark's best variant"))
               if k in res]
@@ -128,7 +131,7 @@ def section():
                 f"20.6 TFLOP/s and the rest scaled by memory bandwidth ({cap['bandwidth_ratio']:.0f}x), a T4 trains "
                 f"this model at about {cap['t4_tokens_per_sec_estimate'] / 1e3:.0f}k tokens/s "
                 f"({cap['t4_mfu']:.1%} MFU; same MFU as there: {cap['t4_tokens_per_sec_same_mfu'] / 1e3:.0f}k; "
-                f"pessimistic: {cap['t4_tokens_per_sec_scaled_kernels'] / 1e3:.0f}k), so chapter 11 plans "
+                f"pessimistic: {cap['t4_tokens_per_sec_scaled_kernels'] / 1e3:.0f}k), so chapter 09 plans "
                 f"{cap['t4_plan_iterations']} iterations a run for its hour.", ""] + source("capstone_speed.json", cap)
     if (RESULTS / "optimizer_experiment.md").exists():
         out += ["**Training algorithms** (chapter 06). "
