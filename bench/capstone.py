@@ -1,4 +1,4 @@
-"""The capstone (nbs/11_code_completion_notebook.ipynb) on a GPU, and the numbers its T4 estimate rests on.
+"""The capstone (nbs/09_capstone.ipynb) on a GPU, and the numbers its T4 estimate rests on.
 
     PYTHONPATH=. python bench/capstone.py --out bench/results                # speed, then the whole notebook
     PYTHONPATH=. python bench/capstone.py --out bench/results --speed-only   # about a minute
@@ -47,7 +47,7 @@ from neoxcourse.train import train_step  # noqa: E402
 sys.path.insert(0, str(ROOT / "bench"))
 from provenance import FIELDS, header, write_result  # noqa: E402
 
-NOTEBOOK = ROOT / "nbs" / "11_code_completion_notebook.ipynb"
+NOTEBOOK = ROOT / "nbs" / "09_capstone.ipynb"
 
 
 def sync(device):

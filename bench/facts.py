@@ -48,6 +48,7 @@ def t4_facts(recipes: dict) -> dict:
     tps = speed["t4_tokens_per_sec_estimate"]
     t4 = recipes["t4"]
     hour_tokens = tps * 3600
+    split = result("loop_t4emu")["kernel_split"] if (RESULTS / "loop_t4emu.json").exists() else {}
     return {"peak_fp16_tflops": PEAK_TFLOPS["T4"][0],
             "sustained_fp16_matmul_tflops": 20.6,          # one Colab measurement (reference/FACTS.md)
             "memory_bandwidth_gbs": 320,
@@ -56,13 +57,16 @@ def t4_facts(recipes: dict) -> dict:
             "recipe_tokens_per_s_estimate_k": round(tps / 1e3),
             "recipe_tokens_per_s_pessimistic_k": round(speed["t4_tokens_per_sec_scaled_kernels"] / 1e3),
             "recipe_estimate_method": speed["t4_method"],
+            # the same kernel split of the loop's default GPU path (compiled model + loss, multi-tensor optimizer)
+            "recipe_tokens_per_s_fast_path_estimate_k":
+                round(split["default"]["t4_tokens_per_sec_estimate"] / 1e3) if split else None,
             "recipe_mfu_estimate_percent": round(100 * speed["t4_mfu"], 1),
             "hour_tokens_millions": round(hour_tokens / 1e6),
             "recipe_minutes_estimate": round(t4["train_iters"] * t4["tokens_per_iteration"] / tps / 60)}
 
 
 def capstone_facts() -> dict:
-    "The capstone's two runs: the iterations each trains in its share of the T4 hour (chapter 11)."
+    "The capstone's two runs: the iterations each trains in its share of the T4 hour (chapter 09)."
     run = result("capstone_t4emu")
     return {"iterations_per_run": run["t4_plan_iterations"], "tokens_per_run_millions": round(run["tokens"] / 1e6, 1)}
 

@@ -1,4 +1,4 @@
-"""Check chapter 10's export against EleutherAI GPT-NeoX's own code, and write bench/results/neox_check.json.
+"""Check appendix A7's export against EleutherAI GPT-NeoX's own code, and write bench/results/neox_check.json.
 
     python bench/neox_check.py --neox /path/to/gpt-neox --neox-python /path/to/neox-env/bin/python
 

@@ -631,7 +631,7 @@ def register_optimizer(spec: OptimizerSpec, aliases: Iterable[str] = ()) -> Opti
     "Add an optimizer to the registry under its (lower-case) name and any aliases; the config accepts them."
     name = spec.name.lower()
     OPTIMIZERS[name] = spec
-    if name not in OPTIMIZER_TYPES: OPTIMIZER_TYPES.append(name)      # chapter 01's table of names
+    if name not in OPTIMIZER_TYPES: OPTIMIZER_TYPES.append(name)      # appendix A1's table of names
     for a in aliases: OPTIMIZER_ALIASES[a.lower()] = name
     return spec
 
@@ -678,7 +678,7 @@ def _check_range(key: str, value: Any, low: float, high: float | None = None, hi
 
 def resolve_optimizer(opt_cfg) -> tuple[OptimizerSpec, dict]:
     "Find the registered optimizer for `opt_cfg.type` and return it with the checked constructor arguments."
-    name = optimizer_type(opt_cfg.type)        # chapter 01's names (a config has this already resolved)
+    name = optimizer_type(opt_cfg.type)        # appendix A1's names (a config has this already resolved)
     spec = OPTIMIZERS[name]
     kwargs = {k: (tuple(getattr(opt_cfg, k)) if k == "betas" else getattr(opt_cfg, k)) for k in spec.config_fields}
     for key, value in (opt_cfg.params or {}).items():

@@ -85,7 +85,7 @@ def schedule_styles() -> list[str]:
     return sorted(STYLES)
 
 def _style(name: str) -> str:
-    "The registered style `name` means: chapter 01's table of names (`LR_DECAY_STYLES`, aliases resolved)."
+    "The registered style `name` means: appendix A1's table of names (`LR_DECAY_STYLES`, aliases resolved)."
     return lr_decay_style(name)
 
 def build_schedule(sched_cfg, train_iters: int, lr: float) -> Schedule:

@@ -28,8 +28,8 @@ def changed(before: dict, after: dict) -> list:
 
 
 def chapters(nbs: Path = ROOT / "nbs") -> list:
-    "The chapter notebooks: numbered, e.g. 04_model.ipynb and 04a_generation.ipynb."
-    return sorted(p for p in nbs.glob("[0-9]*.ipynb"))
+    "The chapter notebooks: numbered (04_model.ipynb, 04a_generation.ipynb) and the appendices (A1_config.ipynb)."
+    return sorted(p for p in nbs.glob("[0-9A]*.ipynb"))
 
 
 def chapter_script(notebook: Path) -> str:

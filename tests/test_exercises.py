@@ -1,6 +1,7 @@
 """Every exercise: its reference solution passes its check, and known-wrong answers are rejected with a message
 that says what to change (the closing note of the exercises issue lists them). Also: `--submit` without a name,
 a solution's own main block, and pass/fail exercises that do not rank."""
+import re
 import importlib.util
 import random
 import subprocess
@@ -49,12 +50,12 @@ def test_00_setup():
     rejected("00_setup", fixed_seed, "seed every generator")
 
 
-def test_01_config(tmp_path):
-    check_exercise("01_config", solution("01_config").answer())
-    rejected("01_config", str(ROOT / "configs" / "smoke.yml"), "parameters")
+def test_A1_config(tmp_path):
+    check_exercise("A1_config", solution("A1_config").answer())
+    rejected("A1_config", str(ROOT / "configs" / "smoke.yml"), "parameters")
     bad = tmp_path / "bad.yml"
     bad.write_text("hidden-size: [oops\n")
-    rejected("01_config", str(bad), "does not load")
+    rejected("A1_config", str(bad), "does not load")
 
 
 def test_02_data():
@@ -163,25 +164,25 @@ def test_08_evaluation():
     rejected("08_evaluation", lambda n, c, k: c / n, "expected")
 
 
-def test_09_experiments():
-    check_exercise("09_experiments", solution("09_experiments").answer())
+def test_A5_experiments():
+    check_exercise("A5_experiments", solution("A5_experiments").answer())
 
     def no_interpolation(history, target, tps, metric="validation/lm_loss"):
         return next((r["_step"] * tps for r in history if r.get(metric, float("inf")) <= target), None)
-    rejected("09_experiments", no_interpolation, "interpolate")
-    rejected("09_experiments", lambda history, target, tps, metric="validation/lm_loss": None, "expected")
+    rejected("A5_experiments", no_interpolation, "interpolate")
+    rejected("A5_experiments", lambda history, target, tps, metric="validation/lm_loss": None, "expected")
 
 
-def test_10_scaling_up():
-    reference = yaml.safe_load(Path(solution("10_scaling_up").answer()).read_text())
-    check_exercise("10_scaling_up", reference)
-    rejected("10_scaling_up", {**reference, "num_gpus": 4}, "num_gpus: 8")
+def test_A7_scaling_up():
+    reference = yaml.safe_load(Path(solution("A7_scaling_up").answer()).read_text())
+    check_exercise("A7_scaling_up", reference)
+    rejected("A7_scaling_up", {**reference, "num_gpus": 4}, "num_gpus: 8")
     big = {**reference, "train_micro_batch_size_per_gpu": 128, "gradient_accumulation_steps": 1}
-    rejected("10_scaling_up", big, "GiB")
+    rejected("A7_scaling_up", big, "GiB")
 
 
 def test_every_exercise_is_tested_here():
-    tested = {name[5:] for name in globals() if name.startswith("test_") and name[5:7].isdigit()}
+    tested = {name[5:] for name in globals() if name.startswith("test_") and re.match(r"(\d\d|A\d)", name[5:7])}
     missing = [e for e in all_exercises() if not any(t.startswith(e) for t in tested)]
     assert not missing, f"exercises without a test of wrong answers: {missing}"
 
@@ -192,14 +193,14 @@ def test_only_exercises_with_real_differences_rank():
 
 
 def test_submit_without_a_name_says_dash_dash_name(capsys):
-    assert exercise_main("09_experiments", solution("09_experiments").answer, argv=["--submit"]) == 2
+    assert exercise_main("A5_experiments", solution("A5_experiments").answer, argv=["--submit"]) == 2
     assert "--submit needs --name" in capsys.readouterr().err
 
 
 def test_a_solution_runs_its_own_check():
-    out = subprocess.run([sys.executable, str(ROOT / "exercises" / "09_experiments" / "solution.py")],
+    out = subprocess.run([sys.executable, str(ROOT / "exercises" / "A5_experiments" / "solution.py")],
                          capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 0 and "passed 09_experiments" in out.stdout, out.stdout + out.stderr
+    assert out.returncode == 0 and "passed A5_experiments" in out.stdout, out.stdout + out.stderr
     for folder in sorted((ROOT / "exercises").iterdir()):
         if folder.is_dir():
             text = (folder / "solution.py").read_text()

@@ -58,7 +58,8 @@ t4_checkpoints = tuple(range(recipes["t4"]["checkpoint_factor"], recipes["t4"]["
                              recipes["t4"]["checkpoint_factor"]))
 RULES = [
     Rule("T4 recipe speed estimate", r"(\d+(?:\.\d+)?)k tokens/s", r"T4",
-         (t4["recipe_tokens_per_s_estimate_k"], t4["recipe_tokens_per_s_pessimistic_k"]),
+         (t4["recipe_tokens_per_s_estimate_k"], t4["recipe_tokens_per_s_pessimistic_k"],
+          t4["recipe_tokens_per_s_fast_path_estimate_k"]),
          unless=r"H200|emulation|12-layer|[Rr]eported|lab recipe|configs/lab|FLOP rule"),
     Rule("T4 recipe iterations", r"(\d[\d,]*) iterations", r"t4\.yml|T4 recipe",
          (recipes["t4"]["train_iters"], capstone["iterations_per_run"]), window=60,

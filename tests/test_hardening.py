@@ -373,8 +373,8 @@ sys.modules.update({"google.colab": colab, "google.colab.drive": drive,
 import IPython
 IPython.get_ipython = lambda: Shell()
 
-# --- the set-up cell of chapter 11, pointed at tmp/content; the first pip install fails, a re-run retries ---
-nb = json.loads((Path(sys.argv[3]) / "nbs" / "11_code_completion_notebook.ipynb").read_text())
+# --- the set-up cell of chapter 09, pointed at tmp/content; the first pip install fails, a re-run retries ---
+nb = json.loads((Path(sys.argv[3]) / "nbs" / "09_capstone.ipynb").read_text())
 cell = next("".join(c["source"]) for c in nb["cells"] if "In Colab only" in "".join(c["source"]))
 cell = cell.replace("/content", str(tmp / "content"))
 calls, real_run, real_chdir = [], subprocess.run, os.chdir
@@ -398,7 +398,7 @@ subprocess.run = real_run; real_chdir(sys.argv[3])
 report["setup_runs"] = runs
 report["pip_calls"] = sum("pip" in c for c in calls)
 
-# --- chapter 11's Drive path: its set-up cell (W&B mode, mount_drive), then where its runs write ---
+# --- chapter 09's Drive path: its set-up cell (W&B mode, mount_drive), then where its runs write ---
 import wandb
 prompts = []
 wandb.login = lambda *a, **k: prompts.append(k) or False

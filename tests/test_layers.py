@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "neoxcourse"
-COURSE = ("exercises", "experiments")                   # the course layer: may import anything
+COURSE = ("exercises", "experiments", "design")                   # the course layer: may import anything
 TOP = ("cli",)                                          # the command line: may import the course lazily
 LIBRARY = sorted(p.stem for p in PACKAGE.glob("*.py")
                  if not p.stem.startswith("_") and p.stem not in COURSE + TOP)

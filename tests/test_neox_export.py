@@ -1,4 +1,4 @@
-"""The GPT-NeoX export (chapter 10): the data read back by a reader written here from the layout in
+"""The GPT-NeoX export (appendix A7): the data read back by a reader written here from the layout in
 FACTS.md (not the library's), document by document against the source files themselves; every config key a
 GPT-NeoX key; values GPT-NeoX lacks refused or translated."""
 import csv

@@ -60,10 +60,11 @@ def _planted(tmp_path: Path, drop: str) -> Path:
     copy = tmp_path / "01_first_run.ipynb"
     shutil.copy(ROOT / "nbs" / "01_first_run.ipynb", copy)
     nb = json.loads(copy.read_text())
-    src = "".join(nb["cells"][0]["source"])
+    cell = next(c for c in nb["cells"] if "You will learn" in "".join(c["source"]))
+    src = "".join(cell["source"])
     kept = re.sub(rf"^- \*\*{drop}:\*\*.*(?:\n  .*)*\n?", "", src, flags=re.M)
     assert kept != src, f"the model opening has no '{drop}' line to remove"
-    nb["cells"][0]["source"] = kept
+    cell["source"] = kept
     copy.write_text(json.dumps(nb))
     return copy
 

@@ -1,4 +1,4 @@
-"""The sandbox of chapter 08a against hostile samples, as root and as an ordinary user.
+"""The sandbox of appendix A6 against hostile samples, as root and as an ordinary user.
 
 Every hostile program below would *pass* (exit 0 and run to its end) if it managed the harm it attempts,
 so 'failed' or 'timeout' means the sandbox stopped it; each test also checks the evidence directly: the

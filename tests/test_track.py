@@ -89,7 +89,7 @@ def test_foreign_or_missing_config_is_rejected(submissions):
     tmp, runs = submissions
     run = record(runs["ada"][0])
     with pytest.raises(Rejected, match="foreign config"):
-        verify_submission(dataclasses.replace(run, config={"exercise": "10_scaling_up"}), runs["ada"][0], TINY)
+        verify_submission(dataclasses.replace(run, config={"exercise": "A7_scaling_up"}), runs["ada"][0], TINY)
     with pytest.raises(Rejected, match="has no config"):
         verify_submission(dataclasses.replace(run, config={}), runs["ada"][0], TINY)
 

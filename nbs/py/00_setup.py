@@ -8,7 +8,8 @@
 #
 # > What this course builds, why GPT-NeoX, what a T4 can and cannot do, and a report of the machine you are
 # > on: GPU, memory, precision, attention kernels, seeds, library versions, Weights & Biases sign-in.
-#
+
+# %% [markdown]
 # - **You will learn:** what the course builds and why GPT-NeoX, what a T4 can and cannot do (fp16, no bf16,
 #   about 14.7 GiB), how to seed a run, and how runs reach Weights & Biases.
 # - **You need:** Python and a little PyTorch; a CPU is enough, a Colab T4 makes the report and the speed test real.
@@ -528,7 +529,7 @@ assert 0 < t4["recipe_tokens_per_s_pessimistic_k"] <= t4["recipe_tokens_per_s_es
 
 # %% [markdown]
 # The configuration for the rest of this notebook. The parameters cell at the top chooses it: on a GPU the T4
-# recipe, on a CPU the tiny smoke recipe (chapter 01 explains both). The seed comes from the config.
+# recipe, on a CPU the tiny smoke recipe (appendix A1 explains both). The seed comes from the config.
 
 # %%
 from neoxcourse.config import load_config, default_config_path
@@ -547,7 +548,7 @@ print("seed", cfg.training.seed)
 #   runs your answer and says plainly what is wrong, or returns your result;
 # - `submit("NN_topic", answer, name="you")`: checks again and records the result as a W&B run (job type
 #   `exercise`, the exercise id as its group, your name as a tag), online when you are signed in, offline
-#   otherwise. Chapter 09's leaderboard ranks the submissions.
+#   otherwise. Appendix A5's leaderboard ranks the submissions.
 #
 # CI runs every check against a reference solution (`solution.py`), so a check can never rot unnoticed.
 # The machinery (the registry, `check_exercise`, `submit`) is written out in the side chapter `00a_exercises`.
@@ -601,4 +602,4 @@ test_eq((summary["exercise"], summary["repeatable"]), ("00_setup", 1.0))
 # - W&B signs in from Colab secrets, the environment or a prompt, else runs offline.
 # - Exercises: a README, a starter, a check in the course layer (`neoxcourse.exercises`), `submit` to W&B.
 #
-# Next, chapter 01 reads the configuration every other chapter runs from.
+# Next, appendix A1 reads the configuration every other chapter runs from.

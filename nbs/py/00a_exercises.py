@@ -8,7 +8,8 @@
 #
 # > The small library behind every chapter's exercise: a registry of exercises, a check that explains a wrong
 # > answer, and `submit`, which records a passing answer as a Weights & Biases run for the leaderboard.
-#
+
+# %% [markdown]
 # - **You will learn:** how every chapter's exercise is checked (a metric, a threshold, a hint that names the
 #   mistake) and how a passing answer becomes a W&B run for the leaderboard.
 # - **You need:** chapter 00; a CPU is enough.
@@ -179,14 +180,14 @@ def exercise_main(exercise_id: str, answer: Callable, argv: list | None = None,
 # ## Reading a run back
 #
 # A submission is an offline W&B run: a folder `offline-run-<time>-<id>/` holding `run-<id>.wandb`, which
-# records everything the run logged. Tests, the leaderboard (chapter 09) and you read it back with the
-# library's one reader, `read_run` from chapter 05b (`neoxcourse.tracking`): it returns a `RunRecord` with the
+# records everything the run logged. Tests, the leaderboard (appendix A5) and you read it back with the
+# library's one reader, `read_run` from appendix A4 (`neoxcourse.tracking`): it returns a `RunRecord` with the
 # run's id, group, job type, tags, config, summary and history, and waits for wandb's writer, which may still
 # be flushing just after `finish()`.
 
 # %%
 #| export
-from neoxcourse.tracking import RunRecord, read_run   # the library's W&B reader (chapter 05b)
+from neoxcourse.tracking import RunRecord, read_run   # the library's W&B reader (appendix A4)
 
 
 # %% [markdown]
@@ -278,4 +279,4 @@ test_fail(lambda: check_exercise("00_setup", lambda seed: (1.0, 2.0, 3.0)), cont
 # ## Recap
 #
 # Every chapter's exercise is a folder (`README.md`, `starter.py`, `solution.py`) and a registered check. CI
-# checks every `solution.py` so the checks stay right; chapter 09 builds the leaderboard from submitted runs.
+# checks every `solution.py` so the checks stay right; appendix A5 builds the leaderboard from submitted runs.

@@ -9,7 +9,8 @@
 # > The small module every training and benchmark script starts from: which device to train on, fp16 or bf16
 # > by compute capability, the autocast context, a T4 emulated on a larger GPU, the peak FLOP/s that MFU is
 # > measured against, and joining (and leaving) a torchrun process group.
-#
+
+# %% [markdown]
 # - **You will learn:** why a T4 trains in fp16 and not bf16, what autocast changes, how a bigger GPU is
 #   made to behave like a T4, and what a process group is.
 # - **You need:** chapter 00; a CPU is enough.
@@ -143,7 +144,8 @@ test_eq(a.dtype, torch.float32)                                               # 
 #
 # The benchmarks in `bench/` run on whatever GPU is at hand (an H200, say) but answer questions about a T4:
 # what fits in its memory, which attention kernel runs. `emulate_t4` makes the process behave like one as far
-# as that goes: its memory is capped at 15 GiB (what a T4 leaves free of its 16), and the flash and cuDNN
+# as that goes: its memory is capped at 15 GiB (`nvidia-smi` reports a T4's memory as 15,360 MiB; of that, PyTorch on
+# Colab sees about 14.7 GiB, so the cap is a little generous), and the flash and cuDNN
 # attention kernels, which need compute capability 8.0, are switched off, so `scaled_dot_product_attention`
 # takes the memory-efficient kernel, as on a T4. Speed is not emulated: an H200 stays faster.
 
@@ -176,7 +178,7 @@ else:
 # ## 4. Peak FLOP/s, for model FLOPs utilisation
 #
 # **Model FLOPs utilisation** (MFU, from the PaLM paper) is the fraction of the GPU's peak arithmetic that the
-# model's own FLOPs use: `tokens/s x FLOPs per token / peak FLOP/s` (chapter 05b logs it). It needs the peak of
+# model's own FLOPs use: `tokens/s x FLOPs per token / peak FLOP/s` (appendix A4 logs it). It needs the peak of
 # the device, dense (no sparsity), in the precision we train in: a small table, matched by the device's name.
 
 # %%

@@ -22,7 +22,8 @@
 #
 # > Before building any part yourself, watch all of them work together: a Python corpus, a tokenizer, a
 # > GPT-NeoX trained from scratch while its loss falls on screen, and the model completing a line of code.
-#
+
+# %% [markdown]
 # - **You will learn:** what the pipeline the course builds looks like end to end, which chapter builds each
 #   part, and what a first loss curve of a code model looks like.
 # - **You need:** a Colab T4 (Runtime -> Change runtime type -> T4 GPU). On a CPU the notebook runs the tiny
@@ -183,7 +184,7 @@ print(prompt + complete(model, tok, prompt, max_new_tokens=48))
 
 # %% [markdown]
 # After two minutes of training, expect Python-shaped text: indentation, `return`, names that exist in the
-# prompt. Correct code takes the hour-long T4 recipe of the capstone (chapter 11), and even then a 20M-parameter
+# prompt. Correct code takes the hour-long T4 recipe of the capstone (chapter 09), and even then a 20M-parameter
 # model solves few HumanEval problems; how to measure that honestly is chapter 08.
 #
 # ## 5. What just happened, and where each part is built

@@ -7,14 +7,17 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/neoxcourse/neoxcourse/blob/main/nbs/02_data.ipynb)
 #
 # > Build a clean, deduplicated, decontaminated Python corpus and pack it into token files.
-#
+
+# %% [markdown]
 # - **You will learn:** where training code comes from and under which licence, how cleaning, exact and
 #   near deduplication and HumanEval decontamination change a corpus, and how it is split and packed into tokens.
-# - **You need:** chapter 00 (chapter 01 if you want the config's details); a CPU is enough.
+# - **You need:** chapter 00 (appendix A1 if you want the config's details); a CPU is enough.
 # - **Time:** about 5 minutes on a T4 runtime (the T4 recipe's site-packages corpus, 2 to 4 minutes of it on
 #   Colab's two CPU cores); about 2 minutes on a CPU with the smoke config, as CI runs it.
-# - **You should see:** a bar chart of megabytes kept after each cleaning step, and for the default corpus
-#   about 650 training files and 2.5M tokens (2.4 to 2.7M, depending on your Python's standard library).
+# - **You should see:** a bar chart of megabytes kept after each cleaning step. On a T4 runtime it is the T4
+#   recipe's site-packages corpus: thousands of files and tens of millions of tokens (16,838 files and 80.8M
+#   training tokens on the course's GPU machine; Colab's is larger). On a CPU, the smoke config's sample of
+#   150 standard-library files; the default corpus (`configs/stdlib.yml`) keeps about 650 files, 2.5M tokens.
 
 # %%
 #| default_exp data
@@ -1385,6 +1388,39 @@ with tempfile.TemporaryDirectory() as d:
     _x, _y = BatchSampler(Path(d) / "tiny.bin", batch_size=64, seq_length=8, seed=0).next_batch()
     test_eq(sorted(set(_x[:, 0].tolist())), [0, 1])   # both possible windows are drawn
     test_eq(_y[_x[:, 0] == 1][0].tolist(), list(range(2, 10)))  # the last token is reachable
+
+# %% [markdown]
+# ## Try this
+#
+# Change one thing, rerun the cell, compare with what it should show; each runs in seconds on a CPU.
+#
+# 1. **A stricter line-length filter.** Set `max_line = 120` (the config's default is 1,000): files with any
+#    longer line go. You should see the `line lengths` step remove more files, from a few to many, since long
+#    lines are common in real code (docstrings, data tables), and the kept corpus shrink accordingly.
+
+# %%
+from dataclasses import replace
+max_line = 1000   # try 120, or 80
+strict = build_corpus(replace(cfg.data, max_line_length=max_line), cfg.root)
+removed = {r["step"]: r["files_removed"] for r in strict.report.table()}
+print(f"max_line_length {max_line}: {removed.get('line lengths', 0)} files removed for long lines, "
+      f"{len(strict.train) + len(strict.val)} kept (the config's own corpus: {len(corpus.train) + len(corpus.val)})")
+assert len(strict.train) + len(strict.val) <= len(corpus.train) + len(corpus.val) or max_line > cfg.data.max_line_length
+
+
+# %% [markdown]
+# 2. **Another seed for the windows.** Set `seed = 1`: `BatchSampler` draws other windows, and a second sampler
+#    with the same seed draws the same ones. You should see different first tokens from seed 0's, yet each
+#    target row still the input shifted by one.
+
+# %%
+seed = 0   # try 1
+a, b = BatchSampler(train_path, batch_size=4, seq_length=16, seed=seed), BatchSampler(train_path, batch_size=4, seq_length=16, seed=seed)
+xa, ya = a.next_batch()
+print(f"seed {seed}: first tokens of each window", xa[:, 0].tolist())
+test_eq(xa, b.next_batch()[0])         # the same seed, the same windows
+test_eq(xa[:, 1:], ya[:, :-1])         # targets: the inputs shifted by one
+
 
 # %% [markdown]
 # ## Exercise: write a filter and measure what it removes

@@ -9,10 +9,11 @@
 # > A GPT-NeoX in plain PyTorch, piece by piece: rotary embeddings, the fused attention, the parallel
 # > residual, GPT-NeoX's initialisation; what it costs in parameters, FLOPs and memory; and checkpoints that
 # > Hugging Face `transformers` loads, and loads back, with the same logits.
-#
+
+# %% [markdown]
 # - **You will learn:** GPT-NeoX piece by piece (rotary embeddings, fused attention, the parallel residual, its
 #   initialisation), and what a model costs in parameters, FLOPs per token and memory.
-# - **You need:** chapter 00 and PyTorch modules and autograd (chapter 01 only for `cfg.model`); a CPU is enough.
+# - **You need:** chapter 00 and PyTorch modules and autograd (appendix A1 only for `cfg.model`); a CPU is enough.
 # - **Time:** about 2 minutes on a T4; about 3 minutes on a CPU with the smoke config, as CI runs it.
 # - **You should see:** a plot of the rotary angles (fast pairs wrap, slow pairs barely turn), the attention
 #   pattern of one head (lower-triangular: no token looks ahead), and 27,303,936 parameters and 176 MFLOPs a

@@ -9,7 +9,8 @@
 # > A side trip from chapter 04: turn the model's next-token scores into code. Greedy decoding, temperature,
 # > top-k and top-p sampling, stops that suit code (end of line, end of block, end of text), and a key/value
 # > cache that makes each new token cost one position instead of the whole sequence.
-#
+
+# %% [markdown]
 # - **You will learn:** how scores become tokens (greedy, temperature, top-k, top-p), where a completion of
 #   code should stop, and what a KV cache saves, and when.
 # - **You need:** chapter 04 (the model); a CPU is enough.

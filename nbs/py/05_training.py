@@ -23,13 +23,14 @@
 #
 # > The training loop of the course: it trains a GPT-NeoX within a T4's 16 GB, logs what a team needs to
 # > compare runs, and picks up exactly where it stopped when Colab disconnects.
-#
+
+# %% [markdown]
 # - **You will learn:** the training loop: fp16 with loss scaling, gradient accumulation, clipping,
 #   evaluation, checkpoints that survive a disconnect, and how to measure where the time goes.
 # - **You need:** chapters 02, 03 and 04; a Colab T4 for the real run (a CPU runs the smoke recipe).
 # - **Time:** about 65 minutes on a T4 (the T4 recipe's 3,200 iterations, 210M tokens at the estimated
 #   59k tokens/s: 59 minutes, plus data and evaluation); about 2 minutes on a CPU with the smoke config, as CI
-#   runs it. On a free Colab quota, run it once and keep the checkpoint: chapters 08 and 11 reuse it.
+#   runs it. On a free Colab quota, run it once and keep the checkpoint: chapters 08 and 09 reuse it.
 # - **You should see:** a loss curve that starts near ln(8192) = 9.0 nats and, on a T4, ends below 2
 #   (the course's emulated run had 1.87 after 1,300 iterations); peak memory by micro-batch (32 sequences
 #   about 6.9 GiB of a T4's 14.7); on the CPU's smoke run the loss barely moves from 9.
@@ -348,7 +349,7 @@ assert nan.skipped and all(torch.equal(p, b) for p, b in zip(toy.parameters(), b
 # A checkpoint holds everything the next step depends on (weights in `safetensors`; optimizer, loss scaler,
 # schedule position, step, every random generator, the data sampler's position, the W&B run id in a torch
 # file; the resolved config), appears by an atomic rename, and is refused with a reason when it is damaged or
-# made with another config. `05a_checkpoints` builds `save_checkpoint`, `latest_checkpoint`,
+# made with another config. `A3_checkpoints` builds `save_checkpoint`, `latest_checkpoint`,
 # `load_checkpoint`, `rng_state` and `preserve_rng` and tests them against a killed process, a corrupt file
 # and a full disk; the loop below only calls them.
 #
@@ -357,7 +358,7 @@ assert nan.skipped and all(torch.equal(p, b) for p, b in zip(toy.parameters(), b
 # `start_tracking(cfg, folder, run_id)` opens the W&B run (online when you are signed in, offline
 # otherwise, disabled only when asked) with the resolved config; `Tracker.log` writes GPT-NeoX's metric
 # names; `model_flops_utilization` divides the model's FLOPs per second by the GPU's peak from a table;
-# `read_run` reads a run back from disk. `05b_tracking` builds them.
+# `read_run` reads a run back from disk. `A4_tracking` builds them.
 
 # %% [markdown]
 # ## 5. Memory: choosing the micro-batch
@@ -1119,7 +1120,7 @@ test_eq(list_checkpoints(demo_root / "wide"), [])           # nothing was traine
 #
 # Three numbers describe a training run's speed. **Tokens per second** is what you pay for: the global batch
 # in tokens divided by the wall time of a step, measured after a few warm-up steps (the first steps
-# allocate memory, autotune kernels and, with `torch.compile`, compile). **MFU** (chapter 05b) compares
+# allocate memory, autotune kernels and, with `torch.compile`, compile). **MFU** (appendix A4) compares
 # it with what the GPU could do: for this course's small models it is low: the T4 recipe is estimated at 12.9% on a T4
 # (`reference/course_facts.json`, from `bench/capstone.py`), because at width 384 the memory-bound work
 # (LayerNorm, GELU, softmax, the optimizer) takes more time than the matrix products, and the H200 runs of
@@ -1265,7 +1266,7 @@ if lr <= 3e-2: assert lr_losses[-1] < lr_losses[0] - 0.5, lr_losses   # a sane l
 #
 # **Closing note, the T4 recipe on a GPU** (`bench/capstone.py`, results in
 # `bench/results/capstone_t4emu.json` and `capstone_speed.json`). On one NVIDIA H200 in T4 emulation (memory
-# capped at 15 GiB, flash and cuDNN attention off, fp16 + GradScaler), chapter 11 trained the T4 recipe (8
+# capped at 15 GiB, flash and cuDNN attention off, fp16 + GradScaler), chapter 09 trained the T4 recipe (8
 # layers, width 384, micro-batch 32 x 2 = 64 x 1024 tokens a step, site-packages as corpus) through this loop
 # at **743k tokens/s** (795k for the step alone on random tokens, 11.4% MFU of the H200); after 1300
 # iterations (85M tokens) the validation loss was **1.87** (0.83 bits per byte). A micro-batch of 32 peaks at

@@ -9,12 +9,13 @@
 # > SGD, Adam, AdamW, Lion, Adafactor, Muon and schedule-free AdamW as `torch.optim.Optimizer` subclasses,
 # > each matched step for step against an independent implementation, behind one registry keyed by GPT-NeoX's
 # > `optimizer.type`.
-#
+
+# %% [markdown]
 # - **You will learn:** seven update rules written out and checked against their references; what they do, seen
 #   on 2-D valleys, as moving averages, as singular values and as update sizes per layer; how clipping and fp16
 #   loss scaling show in a run's traces; how to draw a learning-rate curve per optimizer and find its edge of
 #   divergence. You end with `neoxcourse.optim` (`build_optimizer(model, cfg.optimizer)`) and your own Lion.
-# - **You need:** a CPU for the chapter (it builds on chapter 01's config and chapter 05's `train_step`); a T4
+# - **You need:** a CPU for the chapter (it builds on appendix A1's config and chapter 05's `train_step`); a T4
 #   for your own learning-rate curves on the lab recipe (`configs/lab.yml`).
 # - **Time:** a few minutes on a CPU with the smoke config, as CI runs it; on a T4 the learning-rate-curve cell
 #   with the lab recipe is 2 optimizers x 4 rates x about a minute a run (the recipe's own estimate; no T4 has
@@ -1349,7 +1350,7 @@ test_fail(lambda: muon_groups(list(model.parameters())), contains="pass the mode
 # maps each name (matched case-insensitively) to an `OptimizerSpec`: the class, which config fields it takes,
 # which `optimizer.params` it accepts (with their defaults), how the model's parameters are grouped, and how
 # many bytes of state it keeps per parameter (what chapter 04's memory estimate adds for the optimizer).
-# The names are the ones chapter 01's config accepts (`OPTIMIZER_TYPES`, checked when a file is read);
+# The names are the ones appendix A1's config accepts (`OPTIMIZER_TYPES`, checked when a file is read);
 # adding an optimizer to the course is one `register_optimizer` call, which adds its name there too.
 #
 # | `type` | what it builds | `optimizer.params` besides `lr`, `betas`, `eps` | state bytes / parameter |
@@ -1387,7 +1388,7 @@ def register_optimizer(spec: OptimizerSpec, aliases: Iterable[str] = ()) -> Opti
     "Add an optimizer to the registry under its (lower-case) name and any aliases; the config accepts them."
     name = spec.name.lower()
     OPTIMIZERS[name] = spec
-    if name not in OPTIMIZER_TYPES: OPTIMIZER_TYPES.append(name)      # chapter 01's table of names
+    if name not in OPTIMIZER_TYPES: OPTIMIZER_TYPES.append(name)      # appendix A1's table of names
     for a in aliases: OPTIMIZER_ALIASES[a.lower()] = name
     return spec
 
@@ -1430,7 +1431,7 @@ test_fail(lambda: optimizer_state_bytes("schedulefree"), contains="registered: a
 
 # %% [markdown]
 # `resolve_optimizer` finds the spec for a name and checks the optimizer's own params against it. The
-# config's common fields (lr, betas, eps, weight decay) and the name were checked once, when chapter 01's
+# config's common fields (lr, betas, eps, weight decay) and the name were checked once, when appendix A1's
 # `load_config` read the file. Every mistake is a `ConfigError` that names the key: an unknown name lists the
 # registered ones (and the closest); an unknown `optimizer.params` key lists the ones this optimizer takes; a
 # momentum outside $[0, 1)$, Nesterov without momentum, a bad Muon or Adafactor setting are refused.
@@ -1451,7 +1452,7 @@ def _check_range(key: str, value: Any, low: float, high: float | None = None, hi
 
 def resolve_optimizer(opt_cfg) -> tuple[OptimizerSpec, dict]:
     "Find the registered optimizer for `opt_cfg.type` and return it with the checked constructor arguments."
-    name = optimizer_type(opt_cfg.type)        # chapter 01's names (a config has this already resolved)
+    name = optimizer_type(opt_cfg.type)        # appendix A1's names (a config has this already resolved)
     spec = OPTIMIZERS[name]
     kwargs = {k: (tuple(getattr(opt_cfg, k)) if k == "betas" else getattr(opt_cfg, k)) for k in spec.config_fields}
     for key, value in (opt_cfg.params or {}).items():
@@ -2089,7 +2090,7 @@ test_eq({k: len(v) for k, v in my_curves.items()}, {k: len(v) for k, v in LR_GRI
 # Each file in `configs/sweeps/` is one optimizer's grid over the peak learning rate: `wandb agent` runs
 # `neoxcourse train configs/t4.yml --set ... --set lr=<value>` per trial, the optimizer's own settings fixed in
 # the command. Sweeps need the W&B server, but everything up to the first training step can be checked here:
-# chapter 09's `validate_sweep`, then the exact argument list the agent builds (with wandb's own
+# appendix A5's `validate_sweep`, then the exact argument list the agent builds (with wandb's own
 # `create_sweep_command_args`), parsed by the `neoxcourse` command line, the config it loads, and the
 # optimizer and schedule that config builds.
 

@@ -8,12 +8,13 @@
 #
 # > Constant, linear, cosine, exponential, inverse square root and warmup-stable-decay schedules, each with
 # > warmup, chosen by GPT-NeoX's `lr-decay-style` and checked against hand-computed values and PyTorch's schedulers.
-#
+
+# %% [markdown]
 # - **You will learn:** each schedule (constant, linear, cosine, exponential, inverse square root, WSD) as a
 #   small function checked against PyTorch's schedulers and GPT-NeoX's; how warmup and WSD's cooldown fraction and
 #   shape change a run; what the committed GPU runs say about WSD against cosine at several budgets (and what
 #   they do not); how one WSD run serves several budgets by branching its cooldown.
-# - **You need:** a CPU (every run here is small; it builds on chapters 01, 05 and 06); a T4 only for the
+# - **You need:** a CPU (every run here is small; it builds on chapters A1, 05 and 06); a T4 only for the
 #   exercise on the T4 or lab recipe.
 # - **Time:** a few minutes on a CPU with the smoke config, as CI runs it; the exercise on a T4 with the lab
 #   recipe (`configs/lab.yml`): about a minute a run (its own estimate).
@@ -309,8 +310,8 @@ assert gap_zero < 0.02 and gap_floor < 0.1
 #
 # `build_schedule(cfg.schedule, train_iters, lr)` resolves the config's fractions into iterations and returns a
 # `Schedule`. The loop calls it once and asks for `schedule(step)` at every step. It checks nothing itself:
-# chapter 01's `load_config` checked every value once, as it read the file, so a typo in the style (the names
-# are chapter 01's table, `LR_DECAY_STYLES`), a warmup as long as the run (or as long as the decay), a `min_lr`
+# appendix A1's `load_config` checked every value once, as it read the file, so a typo in the style (the names
+# are appendix A1's table, `LR_DECAY_STYLES`), a warmup as long as the run (or as long as the decay), a `min_lr`
 # above `lr`, or a WSD cooldown that would start inside the warmup is a `ConfigError` naming the key before any
 # training starts. This chapter registers a formula under each name and tests that the two lists agree.
 
@@ -321,7 +322,7 @@ def schedule_styles() -> list[str]:
     return sorted(STYLES)
 
 def _style(name: str) -> str:
-    "The registered style `name` means: chapter 01's table of names (`LR_DECAY_STYLES`, aliases resolved)."
+    "The registered style `name` means: appendix A1's table of names (`LR_DECAY_STYLES`, aliases resolved)."
     return lr_decay_style(name)
 
 def build_schedule(sched_cfg, train_iters: int, lr: float) -> Schedule:
@@ -358,7 +359,7 @@ test_eq(build_schedule(scfg(warmup=0.05, lr_decay_iters=400), 200, 1.0).warmup_i
 test_close(build_schedule(scfg(lr_decay_iters=50), 100, 1.0)(80), 0.0)       # after D: min_lr
 test_eq(build_schedule(scfg("constant", warmup=0.0), 10, 3e-4)(0), 3e-4)
 test_eq(schedule_styles(), ["constant", "cosine", "exponential", "inverse_sqrt", "linear", "wsd"])
-test_eq(schedule_styles(), sorted(LR_DECAY_STYLES))   # the names chapter 01's config accepts, each built here
+test_eq(schedule_styles(), sorted(LR_DECAY_STYLES))   # the names appendix A1's config accepts, each built here
 
 
 # %%
@@ -366,7 +367,7 @@ test_eq(schedule_styles(), sorted(LR_DECAY_STYLES))   # the names chapter 01's c
 def scfg(style="cosine", warmup=0.1, min_lr=0.0, lr_decay_iters=None, decay_fraction=0.2, decay_shape="1-sqrt"):
     return ScheduleConfig(lr_decay_style=style, warmup=warmup, min_lr=min_lr, lr_decay_iters=lr_decay_iters,
                           decay_fraction=decay_fraction, decay_shape=decay_shape)
-# Bad schedules are refused when the config is read (chapter 01), each naming its key:
+# Bad schedules are refused when the config is read (appendix A1), each naming its key:
 bad = lambda text: (lambda: load_config(text="train-iters: 100\nlr: 1.0\n" + text))
 test_fail(bad("lr-decay-style: cosin"), contains="did you mean 'cosine'")
 test_fail(bad("lr-decay-style: step"), contains="registered: constant, cosine, exponential")
@@ -653,7 +654,7 @@ print(f"steps trained: {steps_branched:.0f} branched against {sum(byte_branches)
 #   at 320, 1000 and 3200 steps of 64 x 1024 tokens, 21M to 210M tokens, 2-3 seeds, rates tuned per arm and
 #   budget). Its first GPU call is committed: the lab recipe's learning-rate grids, one seed each; the seeds and
 #   the T4-recipe budgets are still being measured, and the table below shows whatever the file holds;
-# - **about 80M tokens**, one seed each: chapter 11's capstone pair (`bench/results/capstone_eval_adamw-*.json`)
+# - **about 80M tokens**, one seed each: chapter 09's capstone pair (`bench/results/capstone_eval_adamw-*.json`)
 #   and the measured anchor of `reference/FACTS.md` (78.6M tokens: WSD 0.727 against cosine 0.745 bits per byte).
 #
 # Differences are in validation bits per byte, WSD minus cosine (negative: WSD better), paired by seed, with
@@ -684,7 +685,7 @@ if lab_path.exists():
 cap = {s: results / f"capstone_eval_adamw-{s}.json" for s in ("cosine", "wsd")}
 if all(p.exists() for p in cap.values()):
     bpb = {s: json.loads(p.read_text())["metrics"]["bits_per_byte"] for s, p in cap.items()}
-    budget_rows.append(("capstone (chapter 11, T4 hour)", None, 1, bpb["wsd"] - bpb["cosine"], None, None))
+    budget_rows.append(("capstone (chapter 09, T4 hour)", None, 1, bpb["wsd"] - bpb["cosine"], None, None))
 budget_rows.append(("anchor of reference/FACTS.md", 78.6e6, 1, 0.727 - 0.745, None, None))
 fmt = lambda x: "" if x is None else f"{x:+.3f}"
 print(f"{'source':45s} {'tokens':>7s} {'pairs':>5s} {'WSD - cosine':>12s}  95% interval")
@@ -741,7 +742,7 @@ if exp_path.exists():
 # schedule must be equal, so the comparison changes one thing), its history (the final `validation/lm_loss`,
 # logged at the last iteration, so every run finished) and its schedule. It is **pass/fail**: the losses of
 # different learners come from different configs and budgets, so they are not ranked here; the optimization
-# track (chapter 09) is where training algorithms are ranked, under one fixed recipe.
+# track (appendix A5) is where training algorithms are ranked, under one fixed recipe.
 #
 # **Submit.** `python starter.py --submit --name YOU` checks the runs and records the comparison as a W&B run.
 

@@ -24,7 +24,8 @@
 # > really beats another: the noise floor of seeds, paired comparisons with an interval, a tuning budget per arm,
 # > comparing at the end of a schedule, tokens against seconds, batch size against learning rate, weight decay,
 # > beta2 and epsilon, loss spikes, and your own experiment ending in a verdict computed from your W&B runs.
-#
+
+# %% [markdown]
 # - **You will learn:** how large a difference must be before it counts, and how to measure that on your own
 #   runs: seeds and the noise floor, paired comparisons with an interval, a tuning budget per arm, comparing at
 #   the end of a schedule, tokens against seconds, batch size against learning rate, weight decay, beta2 and
@@ -562,7 +563,7 @@ print("SGD lr 1.5: spikes at steps", spikes, "losses there:", [round(sgd_losses[
 # `run_grid` trains every arm with every seed through chapter 05's `train(cfg)`, one W&B run each (offline
 # when you are not logged in) under `directory`. It first loads every arm's config, so a misspelt optimizer,
 # schedule or key stops it before any run starts; a rerun after an interruption resumes each run from its
-# checkpoint and skips finished ones. `verdict_from_runs` reads the W&B runs back (chapter 05b's reader) and
+# checkpoint and skips finished ones. `verdict_from_runs` reads the W&B runs back (appendix A4's reader) and
 # computes the verdict.
 
 # %%
@@ -602,7 +603,7 @@ def verdict_from_runs(runs, key: str, baseline, candidate, metric: str = "valida
 
 
 # %% [markdown]
-# The test on synthetic W&B runs (RunRecords as chapter 05b's reader returns them), with a known difference of
+# The test on synthetic W&B runs (RunRecords as appendix A4's reader returns them), with a known difference of
 # -0.2 for Muon and a per-seed wobble, and an unrelated arm that must be ignored:
 
 # %%
@@ -648,7 +649,7 @@ print(verdict, f"\n{len(results)} runs in {time.time() - t0:.0f} s; W&B runs und
 test_eq(verdict.pairs, len(EXP_SEEDS))
 
 # %% [markdown]
-# Submit the verdict with your runs: `wandb sync` the folder (chapter 05b), and report the question, the grid
+# Submit the verdict with your runs: `wandb sync` the folder (appendix A4), and report the question, the grid
 # (with each arm's tuned lr and how it was tuned), the seeds, the interval and the decision.
 
 # %% [markdown]
@@ -683,7 +684,7 @@ print({s: round(x, 4) for s, x in longer.items()}, f"sd {statistics.stdev(longer
 #   optimizer state in fp32; find spikes with `loss_spikes` and act on them in order.
 # - `run_grid` and `verdict_from_runs` turn your question into runs and a verdict with its uncertainty.
 #
-# When your experiment finds a better training algorithm, submit it to the **optimization track** (chapter 09,
+# When your experiment finds a better training algorithm, submit it to the **optimization track** (appendix A5,
 # README "How to submit"): the lab recipe at a fixed token budget, two seeds or more, ranked by bits per byte
 # that `leaderboard("track")` recomputes from your checkpoints.
 #

