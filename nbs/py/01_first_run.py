@@ -28,7 +28,7 @@
 #   part, and what a first loss curve of a code model looks like.
 # - **You need:** a Colab T4 (Runtime -> Change runtime type -> T4 GPU). On a CPU the notebook runs the tiny
 #   smoke recipe instead, which exercises the same code but learns almost nothing.
-# - **Time:** about 5 to 10 minutes on a T4 (preparing the corpus 2-4, training about 2, the rest seconds);
+# - **Time:** about 5 to 10 minutes on a T4 (preparing the corpus 2-4, training about a minute by the course's estimate, the rest seconds);
 #   under two minutes on a CPU with the smoke config, as CI runs it.
 # - **You should see:** a loss curve that starts near ln(8192) = 9.0 nats (a uniform guess over the
 #   vocabulary) and falls below 4 within the first hundred steps on a T4, and a completion of
@@ -183,7 +183,7 @@ prompt = "def fibonacci(n):\n"
 print(prompt + complete(model, tok, prompt, max_new_tokens=48))
 
 # %% [markdown]
-# After two minutes of training, expect Python-shaped text: indentation, `return`, names that exist in the
+# After a minute or two of training, expect Python-shaped text: indentation, `return`, names that exist in the
 # prompt. Correct code takes the hour-long T4 recipe of the capstone (chapter 09), and even then a 20M-parameter
 # model solves few HumanEval problems; how to measure that honestly is chapter 08.
 #

@@ -1436,7 +1436,7 @@ test_eq(xa[:, 1:], ya[:, :-1])         # targets: the inputs shifted by one
 # `python starter.py --submit --name YOU`.
 
 # %%
-from neoxcourse.exercises import Exercise, ExerciseError, register_exercise  # the course layer (00a)
+from neoxcourse.exercises import Exercise, ExerciseError, hidden_rng, register_exercise  # the course layer (00a)
 
 # %%
 #| export exercises

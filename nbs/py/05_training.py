@@ -30,7 +30,7 @@
 # - **You need:** chapters 02, 03 and 04; a Colab T4 for the real run (a CPU runs the smoke recipe).
 # - **Time:** about 65 minutes on a T4 (the T4 recipe's 3,200 iterations, 210M tokens at the estimated
 #   59k tokens/s: 59 minutes, plus data and evaluation); about 2 minutes on a CPU with the smoke config, as CI
-#   runs it. On a free Colab quota, run it once and keep the checkpoint: chapters 08 and 09 reuse it.
+#   runs it. On a free Colab quota, run it once and keep the checkpoint: chapters 08 and A7 reuse it.
 # - **You should see:** a loss curve that starts near ln(8192) = 9.0 nats and, on a T4, ends below 2
 #   (the course's emulated run had 1.87 after 1,300 iterations); peak memory by micro-batch (32 sequences
 #   about 6.9 GiB of a T4's 14.7); on the CPU's smoke run the loss barely moves from 9.

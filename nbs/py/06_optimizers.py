@@ -15,7 +15,7 @@
 #   on 2-D valleys, as moving averages, as singular values and as update sizes per layer; how clipping and fp16
 #   loss scaling show in a run's traces; how to draw a learning-rate curve per optimizer and find its edge of
 #   divergence. You end with `neoxcourse.optim` (`build_optimizer(model, cfg.optimizer)`) and your own Lion.
-# - **You need:** a CPU for the chapter (it builds on appendix A1's config and chapter 05's `train_step`); a T4
+# - **You need:** a CPU for the chapter (it builds on chapter 05's `train_step`; appendix A1 explains the config keys if you want them); a T4
 #   for your own learning-rate curves on the lab recipe (`configs/lab.yml`).
 # - **Time:** a few minutes on a CPU with the smoke config, as CI runs it; on a T4 the learning-rate-curve cell
 #   with the lab recipe is 2 optimizers x 4 rates x about a minute a run (the recipe's own estimate; no T4 has

@@ -14,7 +14,7 @@
 #   small function checked against PyTorch's schedulers and GPT-NeoX's; how warmup and WSD's cooldown fraction and
 #   shape change a run; what the committed GPU runs say about WSD against cosine at several budgets (and what
 #   they do not); how one WSD run serves several budgets by branching its cooldown.
-# - **You need:** a CPU (every run here is small; it builds on chapters A1, 05 and 06); a T4 only for the
+# - **You need:** a CPU (every run here is small; it builds on chapters 05 and 06); a T4 only for the
 #   exercise on the T4 or lab recipe.
 # - **Time:** a few minutes on a CPU with the smoke config, as CI runs it; the exercise on a T4 with the lab
 #   recipe (`configs/lab.yml`): about a minute a run (its own estimate).

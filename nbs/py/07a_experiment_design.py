@@ -55,7 +55,7 @@ if "google.colab" in sys.modules:
     os.chdir("/content/neoxcourse/nbs")
 
 # %% tags=["parameters"]
-config_path = None  # None: configs/t4.yml on a GPU, configs/smoke.yml on a CPU; the lab recipe: "../configs/lab.yml"
+config_path = None  # None: the lab recipe (configs/lab.yml) on a GPU, configs/smoke.yml on a CPU
 overrides = {}      # GPT-NeoX keys, dotted for nested ones, e.g. {"train-iters": 50}
 
 # %%
@@ -90,7 +90,11 @@ from neoxcourse.tracking import RunRecord
 from neoxcourse.train import lm_loss, train_step
 
 # %%
-cfg = load_config(config_path or default_config_path(), overrides)
+import torch
+from neoxcourse.config import project_root
+# the lab recipe on a GPU (about a minute a run on a T4), the smoke recipe on a CPU
+cfg = load_config(config_path or project_root() / "configs" / ("lab.yml" if torch.cuda.is_available() else "smoke.yml"),
+                  overrides)
 print(cfg.path.name, cfg.optimizer.type, cfg.optimizer.lr, cfg.schedule.lr_decay_style, cfg.training.train_iters)
 
 # %% [markdown]

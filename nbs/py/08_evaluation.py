@@ -11,7 +11,7 @@
 # %% [markdown]
 # - **You will learn:** how to measure a code model the ways the field does: bits per byte (comparable across
 #   tokenizers), next-token accuracy, line completion with BLEU, and HumanEval pass@k with its unbiased estimator.
-# - **You need:** chapters 02 to 05 (the sandbox of appendix 08a runs HumanEval; reading it is optional); a T4 with chapter 05's checkpoint for real numbers
+# - **You need:** chapters 02 to 05 (the sandbox of appendix A6 runs HumanEval; reading it is optional); a T4 with chapter 05's checkpoint for real numbers
 #   (a CPU trains the smoke recipe and scores it).
 # - **Time:** about 10 minutes on a T4 (HumanEval's generation most of it); about 3 minutes on a CPU with the
 #   smoke config, as CI runs it.
