@@ -506,7 +506,7 @@ RANGES = {  # (section, field) -> the interval its value must lie in; a tuple's 
     ("data", "split_seed"): "[0, 4294967296)",
     ("tokenizer", "vocab_size"): "[1, inf)", ("tokenizer", "min_frequency"): "[1, inf)",
     ("evaluation", "val_batches"): "[1, inf)", ("evaluation", "line_completion_samples"): "[0, inf)",
-    ("evaluation", "humaneval_samples"): "[0, inf)", ("evaluation", "humaneval_problems"): "[1, 164]",
+    ("evaluation", "humaneval_samples"): "[0, inf)", ("evaluation", "humaneval_problems"): "[0, 164]",
     ("evaluation", "temperature"): "[0, inf)", ("evaluation", "top_p"): "(0, 1]",
     ("evaluation", "max_new_tokens"): "[1, inf)", ("evaluation", "timeout"): "(0, inf)", ("evaluation", "ks"): "[1, inf)",
 }
